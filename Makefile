@@ -1,0 +1,51 @@
+# The two commands of the README: `make run` and `make test`. Everything they need is
+# installed by the targets below (a virtualenv, npm packages, Java if missing).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: run test setup lint unit bench user clean .system-packages
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+.system-packages:
+	bash scripts/ensure-system-packages.sh
+
+setup: .system-packages $(VENV)/.installed node_modules/.installed
+
+## Run the service on http://127.0.0.1:8090 (pass options with ARGS="--frontend ../frontend/build").
+run: setup
+	$(PY) -m chalicelib.local $(ARGS)
+
+## Create a user for the local run: make user EMAIL=you@example.com
+user: setup
+	$(PY) -m chalicelib.local create-user --email "$(EMAIL)"
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+## Every test tier: unit and functional (moto), DynamoDB Local, the PocketBase reference,
+## the JS SDK contract tests against the local server.
+test: lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+unit: setup
+	$(PY) -m pytest tests/unit tests/functional -m "not dynamodb_local" $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) benchmarks/cold_import.py
+	$(PY) benchmarks/round_trips.py
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

@@ -1,0 +1,127 @@
+"""One-Click Serverless: the Chalice routes. Each handler reads the request, calls one
+domain function and returns its result; errors are mapped in ``chalicelib.web.responses``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from chalice import Chalice, CORSConfig, Response
+
+from chalicelib.auth import login
+from chalicelib.errors import NotFound
+from chalicelib.records import api as records
+from chalicelib.records import blueprints
+from chalicelib.records.schema import USERS, find_collection
+from chalicelib.web.request import body_of, query_of, source_address, viewer_of
+from chalicelib.web.responses import api
+
+app = Chalice(app_name="one-click-serverless")
+app.api.binary_types.append("multipart/form-data")
+
+# PocketBase allows any origin; the frontend's dev server (localhost:5173) depends on it.
+CORS = CORSConfig(
+    allow_origin="*",
+    allow_headers=["Authorization", "Content-Type", "Accept-Language", "X-Requested-With"],
+    max_age=86400,
+)
+ANY_BODY = ["*/*"]  # request.body_of answers unsupported types with a PocketBase-shaped 415
+
+RECORDS = "/api/collections/{collection}/records"
+
+
+def route(path: str, methods: list[str], pb: bool = False) -> Callable[[Any], Any]:
+    """Register a handler; One-Click's custom ``/pb/...`` routes also answer under ``/api``."""
+
+    def register(handler: Callable[..., Response]) -> Callable[..., Response]:
+        paths = [path, f"/api{path}"] if pb else [path]
+        for each in paths:
+            app.route(each, methods=methods, cors=CORS, content_types=ANY_BODY)(handler)
+        return handler
+
+    return register
+
+
+def _users_collection(collection: str) -> None:
+    if find_collection(collection) is not USERS:
+        raise NotFound("Missing or invalid auth collection context.")
+
+
+@route("/api/health", ["GET"])
+@api
+def health() -> dict[str, Any]:
+    return {"code": 200, "message": "API is healthy.", "data": {}}
+
+
+@route(RECORDS, ["GET"])
+@api
+def list_records(collection: str) -> dict[str, Any]:
+    request = app.current_request
+    return records.list_records(collection, query_of(request), viewer_of(request))
+
+
+@route(RECORDS, ["POST"])
+@api
+def create_record(collection: str) -> dict[str, Any]:
+    request = app.current_request
+    return records.create_record(
+        collection, body_of(request), query_of(request), viewer_of(request)
+    )
+
+
+@route(RECORDS + "/{record_id}", ["GET"])
+@api
+def view_record(collection: str, record_id: str) -> dict[str, Any]:
+    request = app.current_request
+    return records.view_record(collection, record_id, query_of(request), viewer_of(request))
+
+
+@route(RECORDS + "/{record_id}", ["PATCH"])
+@api
+def update_record(collection: str, record_id: str) -> dict[str, Any]:
+    request = app.current_request
+    return records.update_record(
+        collection, record_id, body_of(request), query_of(request), viewer_of(request)
+    )
+
+
+@route(RECORDS + "/{record_id}", ["DELETE"])
+@api
+def delete_record(collection: str, record_id: str) -> None:
+    request = app.current_request
+    records.delete_record(collection, record_id, viewer_of(request))
+
+
+@route("/api/collections/{collection}/auth-with-password", ["POST"])
+@api
+def auth_with_password(collection: str) -> dict[str, Any]:
+    _users_collection(collection)
+    request = app.current_request
+    return login.with_password(body_of(request), query_of(request), source_address(request))
+
+
+@route("/api/collections/{collection}/auth-refresh", ["POST"])
+@api
+def auth_refresh(collection: str) -> dict[str, Any]:
+    _users_collection(collection)
+    request = app.current_request
+    return login.refresh(viewer_of(request), query_of(request))
+
+
+@route("/api/collections/{collection}/auth-methods", ["GET"])
+@api
+def auth_methods(collection: str) -> dict[str, Any]:
+    _users_collection(collection)
+    return login.methods()
+
+
+@route("/pb/blueprints/{blueprint_id}", ["GET"], pb=True)
+@api
+def get_blueprint(blueprint_id: str) -> dict[str, Any]:
+    return blueprints.get_blueprint(blueprint_id, viewer_of(app.current_request))
+
+
+@route("/pb/blueprints/shared/{blueprint_id}", ["POST"], pb=True)
+@api
+def subscribe_blueprint(blueprint_id: str) -> dict[str, Any]:
+    return blueprints.subscribe(blueprint_id, viewer_of(app.current_request))

@@ -1,0 +1,87 @@
+"""auth-with-password, auth-refresh and auth-methods for the users collection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.auth import passwords, throttle, tokens
+from chalicelib.auth.signing_secret import signing_secret
+from chalicelib.errors import BadRequest, Invalid, Unauthorized, field_error
+from chalicelib.records import store
+from chalicelib.records.access import Viewer
+from chalicelib.records.schema import USERS
+from chalicelib.records.service import render
+from chalicelib.settings import get_settings
+
+AUTH_FAILED = "Failed to authenticate."
+BLANK = ("validation_required", "Cannot be blank.")
+
+
+def _auth_response(user: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
+    settings = get_settings()
+    viewer = Viewer(user)
+    token = tokens.issue(user, signing_secret(), settings.auth_token_ttl_seconds)
+    return {"record": render(USERS, user, query, viewer), "token": token}
+
+
+def with_password(body: dict[str, Any], query: dict[str, str], address: str) -> dict[str, Any]:
+    identity, password = body.get("identity"), body.get("password")
+    errors = {
+        name: field_error(*BLANK)
+        for name, value in (("identity", identity), ("password", password))
+        if not isinstance(value, str) or value == ""
+    }
+    if errors:
+        raise Invalid("Something went wrong while processing your request.", errors)
+    assert isinstance(identity, str) and isinstance(password, str)  # noqa: S101 - checked above
+    settings = get_settings()
+    throttle.ensure_allowed(identity, address, settings)
+    field = "email" if "@" in identity else "username"
+    user_id = store.user_id_by(field, identity)
+    user = store.get("users", user_id) if user_id else None
+    if user is None:
+        passwords.burn_verification_time(password, settings.bcrypt_cost)
+    if user is None or not passwords.verify_password(password, user["passwordHash"]):
+        throttle.record_failure(identity, address, settings)
+        raise BadRequest(AUTH_FAILED)
+    throttle.record_success(identity)
+    return _auth_response(user, query)
+
+
+def refresh(viewer: Viewer, query: dict[str, str]) -> dict[str, Any]:
+    if viewer.user is None:
+        raise Unauthorized()
+    return _auth_response(viewer.user, query)
+
+
+def methods() -> dict[str, Any]:
+    """Both answer shapes: 0.22 (``authProviders``), which the frontend reads, and 0.23+
+    (``password``/``oauth2``), which the 0.25 SDK types expect."""
+    return {
+        "usernamePassword": True,
+        "emailPassword": True,
+        "onlyVerified": False,
+        "authProviders": [],
+        "password": {"enabled": True, "identityFields": ["email", "username"]},
+        "oauth2": {"enabled": False, "providers": []},
+        "mfa": {"enabled": False, "duration": 0},
+        "otp": {"enabled": False, "duration": 0},
+    }
+
+
+def viewer_from_authorization(header: str | None) -> Viewer:
+    """The caller from ``Authorization: <jwt>`` or ``Bearer <jwt>``.
+
+    Like PocketBase, a missing, expired or forged token makes the caller a guest rather
+    than failing the request: the rules then decide (empty list, 404, 401 on auth routes).
+    """
+    if not header:
+        return Viewer(None)
+    token = header.strip()
+    if token[:7].lower() == "bearer ":
+        token = token[7:].strip()
+    user_id = tokens.unverified_user_id(token)
+    user = store.get("users", user_id) if user_id else None
+    if user is None or not tokens.is_valid(token, user, signing_secret()):
+        return Viewer(None)
+    return Viewer(user)

@@ -1,0 +1,37 @@
+"""Failed-login throttling: per identity, and (looser) per source address.
+
+Counting happens in DynamoDB so every Lambda instance sees the same numbers; a throttled
+attempt is refused before bcrypt runs, so a password-guessing flood costs us no CPU.
+"""
+
+from __future__ import annotations
+
+from chalicelib.errors import TooManyRequests
+from chalicelib.records import store
+from chalicelib.settings import Settings
+
+THROTTLED = "Too many failed login attempts. Please try again later."
+ADDRESS_FACTOR = 4  # one address may fail for several identities (shared NAT)
+
+
+def _keys(identity: str, address: str, settings: Settings) -> list[tuple[str, int]]:
+    limit = settings.login_max_failures
+    return [
+        (f"identity#{identity.strip().lower()}", limit),
+        (f"address#{address}", limit * ADDRESS_FACTOR),
+    ]
+
+
+def ensure_allowed(identity: str, address: str, settings: Settings) -> None:
+    for key, limit in _keys(identity, address, settings):
+        if store.login_failures(key) >= limit:
+            raise TooManyRequests(THROTTLED)
+
+
+def record_failure(identity: str, address: str, settings: Settings) -> None:
+    for key, _ in _keys(identity, address, settings):
+        store.count_login_failure(key, settings.login_failure_window_seconds)
+
+
+def record_success(identity: str) -> None:
+    store.clear_login_failures(f"identity#{identity.strip().lower()}")

@@ -1,0 +1,179 @@
+"""``python -m chalicelib.local``: run the whole service on 127.0.0.1:8090 for development.
+
+Starts DynamoDB Local (data kept in ``.local/dynamodb`` across restarts), creates missing
+tables, keeps a generated JWT secret in ``.local/jwt-secret``, and serves the API (and a
+built frontend with ``--frontend``). ``create-user`` adds a user to the same database,
+whether or not the server is running. Ctrl-C or SIGTERM stops every child process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+
+from chalicelib.local.dynamodb_local import (
+    PROJECT_ROOT,
+    DynamoDBLocal,
+    DynamoDBLocalError,
+    free_port,
+    java_available,
+    list_tables,
+)
+
+DEFAULT_STATE_DIR = PROJECT_ROOT / ".local"
+HOST = "127.0.0.1"
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _jwt_secret(state: Path) -> str:
+    path = state / "jwt-secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _start_database(state: Path, in_memory: bool, stack: ExitStack) -> str:
+    """An endpoint for DynamoDB: a given one, else DynamoDB Local, else (no Java) moto."""
+    if os.environ.get("DYNAMODB_ENDPOINT"):
+        return os.environ["DYNAMODB_ENDPOINT"]
+    if java_available():
+        database = DynamoDBLocal(None if in_memory else state / "dynamodb")
+        stack.enter_context(database)
+        return database.endpoint
+    _say("!" * 78)
+    _say("WARNING: Java is missing, so DynamoDB Local cannot run. Falling back to moto's")
+    _say("in-memory DynamoDB: NOTHING YOU CREATE SURVIVES A RESTART. Install Java 17.")
+    _say("!" * 78)
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address=HOST, port=free_port(), verbose=False)
+    server.start()
+    stack.callback(server.stop)
+    return f"http://{HOST}:{server._port}"
+
+
+def _environment(state: Path, endpoint: str) -> None:
+    """Settings for the local run; explicit environment variables still win."""
+    os.environ.setdefault("LOCAL", "true")
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    os.environ["DYNAMODB_ENDPOINT"] = endpoint
+    if not any(
+        os.environ.get(k) for k in ("JWT_SECRET", "JWT_SECRET_SSM_PARAMETER", "JWT_SECRET_ID")
+    ):
+        os.environ["JWT_SECRET"] = _jwt_secret(state)
+
+
+def _running_endpoint(state: Path) -> str | None:
+    """The endpoint of a local server's database that is up right now, if any."""
+    marker = state / "dynamodb.endpoint"
+    if not marker.exists():
+        return None
+    endpoint = marker.read_text().strip()
+    try:
+        list_tables(endpoint)
+    except (OSError, DynamoDBLocalError, ValueError):
+        return None
+    return endpoint
+
+
+def _prepare(state: Path, in_memory: bool, stack: ExitStack) -> str:
+    state.mkdir(parents=True, exist_ok=True)
+    endpoint = _running_endpoint(state) or _start_database(state, in_memory, stack)
+    _environment(state, endpoint)
+    from chalicelib.records.tables import create_missing_tables
+
+    created = create_missing_tables()
+    if created:
+        _say(f"created tables: {', '.join(created)}")
+    return endpoint
+
+
+def _serve(args: argparse.Namespace, stack: ExitStack) -> int:
+    endpoint = _prepare(args.state_dir, args.in_memory, stack)
+    marker = args.state_dir / "dynamodb.endpoint"
+    marker.write_text(endpoint)
+    stack.callback(marker.unlink, missing_ok=True)
+    from aiohttp import web
+
+    from app import app
+    from chalicelib.local.server import build
+    from chalicelib.settings import get_settings
+
+    get_settings()  # fail now, with the variable's name, if a setting is malformed
+    url = f"http://{HOST}:{args.port}"
+    _say(f"One-Click Serverless is running at {url}  (API health: {url}/api/health)")
+    _say(f"DynamoDB: {endpoint}  state: {args.state_dir}")
+    if args.frontend:
+        _say(f"frontend: {args.frontend} served at {url}/")
+    _say("Create the first user in another terminal with:")
+    _say("  .venv/bin/python -m chalicelib.local create-user --email you@example.com")
+    _say("Stop with Ctrl-C.")
+    web.run_app(build(app, args.frontend), host=HOST, port=args.port, print=None)
+    return 0
+
+
+def _create_user(args: argparse.Namespace, stack: ExitStack) -> int:
+    _prepare(args.state_dir, False, stack)
+    from chalicelib.cli import create_user
+
+    return create_user(args.email, args.password, args.name, args.username)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m chalicelib.local", description=__doc__)
+    root.add_argument(
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
+        help="where the database and the generated secret live (.local)",
+    )
+    commands = root.add_subparsers(dest="command")
+    serve = commands.add_parser("serve", help="run the service (the default)")
+    for command in (root, serve):
+        command.add_argument("--port", type=int, default=8090)
+        command.add_argument("--frontend", type=Path, help="a built frontend to serve at /")
+        command.add_argument(
+            "--in-memory", action="store_true", help="keep no data (DynamoDB Local in memory)"
+        )
+    user = commands.add_parser("create-user", help="create a user that can log in")
+    user.add_argument("--email", required=True)
+    user.add_argument("--password", help="omit to be prompted (or set ONECLICK_PASSWORD)")
+    user.add_argument("--name", default="")
+    user.add_argument("--username")
+    return root
+
+
+def _stop_on_sigterm(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)  # unwinds the ExitStack, so DynamoDB Local is stopped too
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.frontend and not (args.frontend / "index.html").is_file():
+        _say(f"error: {args.frontend} has no index.html (build the frontend first)")
+        return 2
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    command: Callable[[argparse.Namespace, ExitStack], int] = (
+        _create_user if args.command == "create-user" else _serve
+    )
+    with ExitStack() as stack:
+        try:
+            return command(args, stack)
+        except KeyboardInterrupt:
+            return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,39 @@
+"""The record API's entry points: one per PocketBase action, whatever the collection.
+
+Users have their own write rules (``records.users``); every other collection goes through
+the generic ``records.service``. Handlers call only this module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.records import service, users
+from chalicelib.records.access import Viewer
+from chalicelib.records.schema import USERS
+
+list_records = service.list_records
+view_record = service.view_record
+
+
+def create_record(
+    name: str, body: dict[str, Any], query: dict[str, str], viewer: Viewer
+) -> dict[str, Any]:
+    if service.collection_or_404(name) is USERS:
+        return users.sign_up(body, query, viewer)
+    return service.create_record(name, body, query, viewer)
+
+
+def update_record(
+    name: str, record_id: str, body: dict[str, Any], query: dict[str, str], viewer: Viewer
+) -> dict[str, Any]:
+    if service.collection_or_404(name) is USERS:
+        return users.update_user(record_id, body, query, viewer)
+    return service.update_record(name, record_id, body, query, viewer)
+
+
+def delete_record(name: str, record_id: str, viewer: Viewer) -> None:
+    if service.collection_or_404(name) is USERS:
+        users.delete_user(record_id, viewer)
+    else:
+        service.delete_record(name, record_id, viewer)

@@ -1,0 +1,56 @@
+"""What goes when a record is deleted, in an order that never strands a reference.
+
+PocketBase relations here do not cascade, and the original deleted a project's
+deployments before their autoUpdates, so a project with auto-update could not be deleted
+at all (reference §3.5). The plan lists children before parents: rollouts and autoUpdates,
+then deployments, then the project.
+
+Removing the cluster side (the Rollout resource, the namespace) is not a records concern:
+whoever owns the cluster registers a ``before_delete`` hook, which runs before any record
+is removed, so a failing cluster call leaves every record in place for a retry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from chalicelib.records import store
+from chalicelib.records.store import Record
+
+Plan = list[tuple[str, Record]]
+BeforeDelete = Callable[[str, Record, Plan], None]
+
+_before_delete: list[BeforeDelete] = []
+
+
+def register_before_delete(hook: BeforeDelete) -> None:
+    """Called with (collection, record, full plan) before a cascade deletes anything."""
+    _before_delete.append(hook)
+
+
+def _children(collection: str, by: str, parent_id: str) -> Plan:
+    return [(collection, child) for child in store.query(collection, by, parent_id)]
+
+
+def plan(collection: str, record: Record) -> Plan:
+    if collection == "projects":
+        return [
+            *_children("rollouts", "project", record["id"]),
+            *_children("autoUpdates", "project", record["id"]),
+            *_children("deployments", "project", record["id"]),
+            (collection, record),
+        ]
+    if collection == "deployments":
+        return [
+            *_children("rollouts", "deployment", record["id"]),
+            *_children("autoUpdates", "deployment", record["id"]),
+            (collection, record),
+        ]
+    return [(collection, record)]
+
+
+def delete(collection: str, record: Record) -> None:
+    steps = plan(collection, record)
+    for hook in _before_delete:
+        hook(collection, record, steps)
+    store.delete_in_order(steps)

@@ -1,0 +1,214 @@
+"""A safe subset of PocketBase's filter language, evaluated in Python.
+
+Supported: comparisons ``= != > >= < <= ~ !~`` between the collection's own scalar fields
+and literals (quoted strings, numbers, ``true``/``false``/``null``), joined with ``&&`` /
+``||`` and parentheses (``&&`` binds tighter, as in PocketBase). Anything else — relation
+paths, ``@request``/``@collection`` macros, the ``?=`` any-of operators — is refused with a
+400 that names the unsupported construct, rather than silently matching nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.errors import BadRequest
+from chalicelib.records.schema import SYSTEM_FIELDS, Collection, FieldType
+
+Predicate = Callable[[dict[str, Any]], bool]
+
+MAX_FILTER_LENGTH = 3500
+MAX_DEPTH = 32
+_TOKEN = re.compile(
+    r"""\s*(?:
+      (?P<paren>[()])
+    | (?P<logic>&&|\|\|)
+    | (?P<any>\?(?:!=|>=|<=|!~|=|>|<|~))
+    | (?P<op>!=|>=|<=|!~|=|>|<|~)
+    | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+    | (?P<number>-?\d+(?:\.\d+)?)
+    | (?P<name>[@A-Za-z_][\w.:@]*)
+    )""",
+    re.VERBOSE,
+)
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str
+    text: str
+
+
+def _fail(message: str) -> BadRequest:
+    return BadRequest(f"Invalid filter: {message}")
+
+
+def _tokens(text: str) -> list[_Token]:
+    tokens, position = [], 0
+    while position < len(text):
+        if text[position:].strip() == "":
+            break
+        match = _TOKEN.match(text, position)
+        if not match or match.lastgroup is None:
+            raise _fail(f"unexpected character {text[position:].lstrip()[:1]!r}")
+        if match.lastgroup == "any":
+            raise _fail(f"the any-of operator {match.group('any')!r} is not supported")
+        tokens.append(_Token(match.lastgroup, match.group(match.lastgroup)))
+        position = match.end()
+    return tokens
+
+
+class _Parser:
+    def __init__(self, tokens: list[_Token], collection: Collection) -> None:
+        self.tokens = tokens
+        self.index = 0
+        self.collection = collection
+        self.fields = {f.name: f for f in collection.fields}
+
+    def peek(self) -> _Token | None:
+        return self.tokens[self.index] if self.index < len(self.tokens) else None
+
+    def take(self) -> _Token:
+        token = self.peek()
+        if token is None:
+            raise _fail("unexpected end of expression")
+        self.index += 1
+        return token
+
+    def expression(self, depth: int) -> Predicate:
+        if depth > MAX_DEPTH:
+            raise _fail("too deeply nested")
+        left = self.conjunction(depth)
+        while (token := self.peek()) and token.text == "||":
+            self.take()
+            right = self.conjunction(depth)
+            left = (lambda a, b: lambda r: a(r) or b(r))(left, right)
+        return left
+
+    def conjunction(self, depth: int) -> Predicate:
+        left = self.term(depth)
+        while (token := self.peek()) and token.text == "&&":
+            self.take()
+            right = self.term(depth)
+            left = (lambda a, b: lambda r: a(r) and b(r))(left, right)
+        return left
+
+    def term(self, depth: int) -> Predicate:
+        token = self.peek()
+        if token and token.text == "(":
+            self.take()
+            inner = self.expression(depth + 1)
+            if self.take().text != ")":
+                raise _fail("missing closing parenthesis")
+            return inner
+        left = self.operand()
+        operator = self.take()
+        if operator.kind != "op":
+            raise _fail(f"expected a comparison operator, got {operator.text!r}")
+        right = self.operand()
+        return _comparison(operator.text, left, right)
+
+    def operand(self) -> Callable[[dict[str, Any]], Any]:
+        token = self.take()
+        if token.kind == "string":
+            literal = re.sub(r"\\(.)", r"\1", token.text[1:-1])
+            return lambda _r: literal
+        if token.kind == "number":
+            number = float(token.text) if "." in token.text else int(token.text)
+            return lambda _r: number
+        if token.kind != "name":
+            raise _fail(f"expected a field or a value, got {token.text!r}")
+        keyword = {"true": True, "false": False, "null": None}
+        if token.text in keyword:
+            value = keyword[token.text]
+            return lambda _r: value
+        return self.field(token.text)
+
+    def field(self, name: str) -> Callable[[dict[str, Any]], Any]:
+        if name.startswith("@"):
+            raise _fail(f"{name.split('.')[0]!r} macros are not supported")
+        if "." in name or ":" in name:
+            raise _fail(f"relation paths and modifiers ({name!r}) are not supported")
+        field = self.fields.get(name)
+        if field is None and name not in SYSTEM_FIELDS:
+            raise _fail(f"unknown field {name!r} in collection {self.collection.name!r}")
+        if field is not None and (field.type is FieldType.JSON or field.multiple):
+            raise _fail(f"filtering on the multi-value/JSON field {name!r} is not supported")
+        if field is not None and field.type is FieldType.FILE:
+            raise _fail(f"filtering on the file field {name!r} is not supported")
+        return lambda record: record.get(name)
+
+
+def _like(pattern: str) -> re.Pattern[str]:
+    """SQLite LIKE (case-insensitive); like PocketBase, ``%`` is implied at both ends
+    unless the value already contains a ``%`` wildcard."""
+    if "%" not in pattern:
+        pattern = f"%{pattern}%"
+    parts = (".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or value == ""
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+def _numeric(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    return None
+
+
+def _compare(operator: str, left: Any, right: Any) -> bool:
+    if operator in ("~", "!~"):
+        found = _like(_as_text(right)).fullmatch(_as_text(left)) is not None
+        return found if operator == "~" else not found
+    if left is None or right is None:
+        equal = _is_empty(left) and _is_empty(right)
+        return {"=": equal, "!=": not equal}.get(operator, False)
+    a, b = _numeric(left), _numeric(right)
+    x: Any
+    y: Any
+    if a is not None and b is not None:
+        x, y = a, b
+    else:
+        x, y = _as_text(left), _as_text(right)
+    return {
+        "=": x == y,
+        "!=": x != y,
+        ">": x > y,
+        ">=": x >= y,
+        "<": x < y,
+        "<=": x <= y,
+    }[operator]
+
+
+def _comparison(
+    operator: str, left: Callable[[dict[str, Any]], Any], right: Callable[[dict[str, Any]], Any]
+) -> Predicate:
+    return lambda record: _compare(operator, left(record), right(record))
+
+
+def compile_filter(text: str, collection: Collection) -> Predicate:
+    """Parse ``text`` once into a predicate over records; raises ``BadRequest``."""
+    if len(text) > MAX_FILTER_LENGTH:
+        raise _fail(f"longer than {MAX_FILTER_LENGTH} characters")
+    tokens = _tokens(text)
+    if not tokens:
+        return lambda _record: True
+    parser = _Parser(tokens, collection)
+    predicate = parser.expression(0)
+    if parser.peek() is not None:
+        raise _fail(f"unexpected {parser.peek().text!r}")  # type: ignore[union-attr]
+    return predicate

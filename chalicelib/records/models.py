@@ -1,0 +1,250 @@
+"""PynamoDB models: the one definition of every table and index.
+
+The local start, the tests and ``infra/`` all derive their tables from these classes
+(``chalicelib.records.tables``), so a new index cannot exist in one place and be missing in
+another. Attribute names equal PocketBase field names, which keeps the conversion between
+items and records generic. One table per collection: the collections are unrelated CRUD
+entities with a handful of known access patterns each (see docs/access-patterns.md).
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+from pynamodb.attributes import (
+    Attribute,
+    BooleanAttribute,
+    ListAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.constants import BINARY
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+
+class CompressedJSONAttribute(Attribute[Any]):
+    """A JSON value stored zlib-compressed.
+
+    PocketBase allows 1 MiB manifests but a DynamoDB item holds at most 400 KB; manifests
+    are repetitive YAML-ish JSON and compress 5-20x. Key order inside the value is kept,
+    because PocketBase returns JSON fields byte-for-byte as they were stored.
+    """
+
+    attr_type = BINARY
+
+    def serialize(self, value: Any) -> bytes:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        return zlib.compress(text.encode("utf-8"), 6)
+
+    def deserialize(self, value: bytes) -> Any:
+        return json.loads(zlib.decompress(value).decode("utf-8"))
+
+
+class ByUser(GlobalSecondaryIndex[Any]):
+    class Meta:
+        index_name = "by-user"
+        projection = AllProjection()
+
+    user = UnicodeAttribute(hash_key=True)
+    created = UnicodeAttribute(range_key=True)
+
+
+class ByProject(GlobalSecondaryIndex[Any]):
+    class Meta:
+        index_name = "by-project"
+        projection = AllProjection()
+
+    project = UnicodeAttribute(hash_key=True)
+    created = UnicodeAttribute(range_key=True)
+
+
+class ByDeployment(GlobalSecondaryIndex[Any]):
+    class Meta:
+        index_name = "by-deployment"
+        projection = AllProjection()
+
+    deployment = UnicodeAttribute(hash_key=True)
+    created = UnicodeAttribute(range_key=True)
+
+
+class ByOwner(GlobalSecondaryIndex[Any]):
+    class Meta:
+        index_name = "by-owner"
+        projection = AllProjection()
+
+    owner = UnicodeAttribute(hash_key=True)
+    created = UnicodeAttribute(range_key=True)
+
+
+class PublicListing(GlobalSecondaryIndex[Any]):
+    """Sparse: only public blueprints carry ``listing``, so the index holds just those."""
+
+    class Meta:
+        index_name = "public"
+        projection = AllProjection()
+
+    listing = UnicodeAttribute(hash_key=True)
+    created = UnicodeAttribute(range_key=True)
+
+
+class SubscribersOfOwner(GlobalSecondaryIndex[Any]):
+    class Meta:
+        index_name = "by-owner"
+        projection = KeysOnlyProjection()
+
+    owner = UnicodeAttribute(hash_key=True)
+    user = UnicodeAttribute(range_key=True)
+
+
+class _Record(Model):
+    """System fields shared by every collection's table."""
+
+    id = UnicodeAttribute(hash_key=True)
+    created = UnicodeAttribute()
+    updated = UnicodeAttribute()
+    version = VersionAttribute()
+
+
+class UserModel(_Record):
+    class Meta:
+        table_name = "users"
+
+    username = UnicodeAttribute(default="")
+    email = UnicodeAttribute(default="")
+    emailVisibility = BooleanAttribute(default=False)
+    verified = BooleanAttribute(default=False)
+    name = UnicodeAttribute(default="")
+    avatar = UnicodeAttribute(default="")
+    tokenKey = UnicodeAttribute()
+    passwordHash = UnicodeAttribute()
+    lastResetSentAt = UnicodeAttribute(default="")
+    lastVerificationSentAt = UnicodeAttribute(default="")
+
+
+class ProjectModel(_Record):
+    class Meta:
+        table_name = "projects"
+
+    name = UnicodeAttribute(default="")
+    user = UnicodeAttribute()
+    tags = UnicodeAttribute(default="")
+    avatar = UnicodeAttribute(default="")
+    description = UnicodeAttribute(default="")
+    by_user = ByUser()
+
+
+class DeploymentModel(_Record):
+    class Meta:
+        table_name = "deployments"
+
+    name = UnicodeAttribute(default="")
+    user = UnicodeAttribute()
+    avatar = UnicodeAttribute(default="")
+    project = UnicodeAttribute()
+    blueprint = UnicodeAttribute(default="")
+    by_user = ByUser()
+    by_project = ByProject()
+
+
+class RolloutModel(_Record):
+    class Meta:
+        table_name = "rollouts"
+
+    user = UnicodeAttribute()
+    startDate = UnicodeAttribute(default="")
+    endDate = UnicodeAttribute(default="")
+    manifest = CompressedJSONAttribute(null=True)
+    project = UnicodeAttribute()
+    hide = BooleanAttribute(default=False)
+    deployment = UnicodeAttribute()
+    by_user = ByUser()
+    by_project = ByProject()
+    by_deployment = ByDeployment()
+
+
+class BlueprintModel(_Record):
+    class Meta:
+        table_name = "blueprints"
+
+    name = UnicodeAttribute(default="")
+    description = UnicodeAttribute(default="")
+    avatar = UnicodeAttribute(default="")
+    manifest = CompressedJSONAttribute(null=True)
+    owner = UnicodeAttribute()
+    users = ListAttribute(of=UnicodeAttribute, default=list)
+    private = BooleanAttribute(default=False)
+    listing = UnicodeAttribute(null=True)
+    by_owner = ByOwner()
+    public = PublicListing()
+
+
+class AutoUpdateModel(_Record):
+    class Meta:
+        table_name = "autoUpdates"
+
+    user = UnicodeAttribute()
+    interval = UnicodeAttribute(default="")
+    pattern = UnicodeAttribute(default="")
+    project = UnicodeAttribute()
+    policy = UnicodeAttribute(default="")
+    deployment = UnicodeAttribute()
+    by_user = ByUser()
+    by_project = ByProject()
+    by_deployment = ByDeployment()
+
+
+class UniqueKeyModel(Model):
+    """Claims a unique value (a user's e-mail or username) inside the same transaction as
+    the record write: DynamoDB indexes do not enforce uniqueness, conditional puts do."""
+
+    class Meta:
+        table_name = "uniqueKeys"
+
+    key = UnicodeAttribute(hash_key=True)
+    owner = UnicodeAttribute()
+
+
+class SubscriptionModel(Model):
+    """One item per (subscriber, blueprint): answers "which blueprints did I subscribe to"
+    and "who subscribed to my blueprints" with a Query instead of a Scan."""
+
+    class Meta:
+        table_name = "blueprintSubscriptions"
+
+    user = UnicodeAttribute(hash_key=True)
+    blueprint = UnicodeAttribute(range_key=True)
+    owner = UnicodeAttribute()
+    by_owner = SubscribersOfOwner()
+
+
+class LoginThrottleModel(Model):
+    """Failed-login counters per identity and per source address, expired by TTL."""
+
+    class Meta:
+        table_name = "loginThrottle"
+
+    key = UnicodeAttribute(hash_key=True)
+    failures = NumberAttribute(default=0)
+    expires = TTLAttribute()
+
+
+RECORD_MODELS: dict[str, type[_Record]] = {
+    "users": UserModel,
+    "projects": ProjectModel,
+    "deployments": DeploymentModel,
+    "rollouts": RolloutModel,
+    "blueprints": BlueprintModel,
+    "autoUpdates": AutoUpdateModel,
+}
+
+ALL_MODELS: tuple[type[Model], ...] = (
+    *RECORD_MODELS.values(),
+    UniqueKeyModel,
+    SubscriptionModel,
+    LoginThrottleModel,
+)

@@ -1,0 +1,182 @@
+"""The PocketBase record API for the five plain collections (users: ``records.users``).
+
+Rule outcomes follow PocketBase 0.22: a list filters silently, a view/update/delete the
+caller may not see is a 404, a create the rules refuse is a 400 "Failed to create
+record.". Where the caller can see a record but not change it (a blueprint subscriber),
+the answer is a 403 that says why.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from chalicelib.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound, field_error
+from chalicelib.records import access, cascade, store, values
+from chalicelib.records.access import Viewer
+from chalicelib.records.expand import expand_records, parse_paths
+from chalicelib.records.listing import order, parse_list_params, pick_fields
+from chalicelib.records.references import check_references
+from chalicelib.records.schema import BLUEPRINTS, Collection, find_collection
+from chalicelib.records.serialize import export
+from chalicelib.records.store import Record
+from chalicelib.records.validation import apply_body, check_record, empty_record
+
+CREATE_FAILED = "Failed to create record."
+UPDATE_FAILED = "Failed to update record."
+ID_LENGTH = ("validation_length_invalid", "The length must be exactly 15.")
+ID_FORMAT = ("validation_invalid_format", "Only the characters a-z and 0-9 are allowed.")
+ID_TAKEN = ("validation_invalid_id", "The model id is invalid or already exists.")
+OWNER_CHANGE = ("validation_owner_change", "The owner of a record cannot be changed.")
+SUBSCRIBERS_JOIN_BY_LINK = (
+    "validation_invalid_subscribers",
+    "Users subscribe through the share link; the owner can only remove subscribers.",
+)
+
+
+def collection_or_404(name_or_id: str) -> Collection:
+    collection = find_collection(name_or_id)
+    if collection is None:
+        raise NotFound("Missing collection context.")
+    return collection
+
+
+def fetch(collection: Collection, record_id: str) -> Record:
+    """The stored record or 404; malformed ids never reach DynamoDB."""
+    if not values.is_record_id(record_id):
+        raise NotFound()
+    record = store.get(collection.name, record_id)
+    if record is None:
+        raise NotFound()
+    return record
+
+
+def render(
+    collection: Collection, record: Record, query: dict[str, str], viewer: Viewer
+) -> dict[str, Any]:
+    """One record as JSON with the request's ``expand`` and ``fields`` applied."""
+    tree = parse_paths(query.get("expand", ""))
+    expansion = expand_records(collection, [record], tree, viewer) if tree else {}
+    data = export(collection, record, viewer, expansion.get(record["id"]))
+    return pick_fields(data, query.get("fields", ""))
+
+
+def list_records(name: str, query: dict[str, str], viewer: Viewer) -> dict[str, Any]:
+    collection = collection_or_404(name)
+    params = parse_list_params(query, collection)
+    records = access.list_candidates(collection, viewer)
+    if params.predicate is not None:
+        records = [r for r in records if params.predicate(r)]
+    order(records, params.sort)
+    start = (params.page - 1) * params.per_page
+    page = records[start : start + params.per_page]
+    expansion = expand_records(collection, page, params.expand, viewer) if params.expand else {}
+    items = [
+        pick_fields(export(collection, r, viewer, expansion.get(r["id"])), params.fields)
+        for r in page
+    ]
+    return {
+        "page": params.page,
+        "perPage": params.per_page,
+        "totalItems": -1 if params.skip_total else len(records),
+        "totalPages": -1 if params.skip_total else math.ceil(len(records) / params.per_page),
+        "items": items,
+    }
+
+
+def view_record(name: str, record_id: str, query: dict[str, str], viewer: Viewer) -> dict[str, Any]:
+    collection = collection_or_404(name)
+    record = fetch(collection, record_id)
+    if not access.can_view(collection, record, viewer):
+        raise NotFound()
+    return render(collection, record, query, viewer)
+
+
+def _new_id(body: dict[str, Any]) -> str:
+    requested = body.get("id")
+    if requested in (None, ""):
+        return values.new_id()
+    if not values.is_record_id(requested):
+        problem = ID_LENGTH if len(str(requested)) != values.ID_LENGTH else ID_FORMAT
+        raise Invalid(CREATE_FAILED, {"id": field_error(*problem)})
+    return str(requested)
+
+
+def create_record(
+    name: str, body: dict[str, Any], query: dict[str, str], viewer: Viewer
+) -> dict[str, Any]:
+    collection = collection_or_404(name)
+    if not viewer.authenticated:
+        raise BadRequest(CREATE_FAILED)
+    stamp = values.now()
+    base = {**empty_record(collection), "id": _new_id(body), "created": stamp, "updated": stamp}
+    record, errors = apply_body(collection, base, body)
+    check_record(collection, record, errors)
+    if not access.owns(collection, record, viewer):
+        raise BadRequest(CREATE_FAILED)
+    if collection is BLUEPRINTS and record["users"]:
+        errors["users"] = field_error(*SUBSCRIBERS_JOIN_BY_LINK)
+    errors.update(check_references(collection, record, None, viewer))
+    if errors:
+        raise Invalid(CREATE_FAILED, errors)
+    try:
+        created = store.create(collection.name, record)
+    except store.VersionConflict:
+        raise Invalid(CREATE_FAILED, {"id": field_error(*ID_TAKEN)}) from None
+    return render(collection, created, query, viewer)
+
+
+def _subscriber_update(before: Record, after: Record, viewer: Viewer) -> None:
+    """A subscriber may leave a blueprint and change nothing else (weak point §1.11.2)."""
+    changed = {k for k in after if after[k] != before.get(k)} - {"updated"}
+    leaving = [u for u in before["users"] if u != viewer.id]
+    if changed - {"users"} or (changed and after["users"] != leaving):
+        raise Forbidden(
+            "Only the owner can change this blueprint; subscribers may only remove themselves."
+        )
+
+
+def update_record(
+    name: str, record_id: str, body: dict[str, Any], query: dict[str, str], viewer: Viewer
+) -> dict[str, Any]:
+    collection = collection_or_404(name)
+    before = fetch(collection, record_id)
+    if not access.can_view(collection, before, viewer):
+        raise NotFound()
+    after, errors = apply_body(collection, before, body)
+    after["updated"] = values.now()
+    check_record(collection, after, errors)
+    owner_field = collection.owner_field or "id"
+    if not access.owns(collection, before, viewer):
+        if collection is not BLUEPRINTS:
+            raise NotFound()
+        _subscriber_update(before, after, viewer)
+    elif after[owner_field] != before[owner_field]:
+        errors[owner_field] = field_error(*OWNER_CHANGE)
+    if (
+        collection is BLUEPRINTS
+        and access.owns(collection, before, viewer)
+        and not set(after["users"]) <= set(before["users"])
+    ):
+        errors["users"] = field_error(*SUBSCRIBERS_JOIN_BY_LINK)
+    errors.update(check_references(collection, after, before, viewer))
+    if errors:
+        raise Invalid(UPDATE_FAILED, errors)
+    try:
+        updated = store.update(collection.name, before, after)
+    except store.VersionConflict:
+        raise Conflict() from None
+    return render(collection, updated, query, viewer)
+
+
+def delete_record(name: str, record_id: str, viewer: Viewer) -> None:
+    collection = collection_or_404(name)
+    record = fetch(collection, record_id)
+    if not access.can_view(collection, record, viewer):
+        raise NotFound()
+    if not access.owns(collection, record, viewer):
+        raise Forbidden("Only the owner can delete this record.")
+    try:
+        cascade.delete(collection.name, record)
+    except store.VersionConflict:
+        raise Conflict() from None

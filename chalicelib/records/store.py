@@ -1,0 +1,342 @@
+"""The one place that talks to DynamoDB (through PynamoDB).
+
+Callers get and hand over plain ``dict`` records keyed by PocketBase field names. Index
+upkeep that only exists because of DynamoDB — unique e-mail/username claims, blueprint
+subscription rows, the sparse public-blueprint attribute — happens here, inside the same
+transaction as the record write, so the rest of the code never sees it.
+
+Every read is a GetItem, BatchGetItem or Query on a key or index; nothing scans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PynamoDBConnectionError, TransactWriteError, UpdateError
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.records.models import (
+    ALL_MODELS,
+    RECORD_MODELS,
+    BlueprintModel,
+    LoginThrottleModel,
+    SubscriptionModel,
+    UniqueKeyModel,
+)
+from chalicelib.settings import Settings, get_settings
+
+Record = dict[str, Any]
+
+_TRANSACTION_LIMIT = 100
+_UNIQUE_FIELDS = ("email", "username")
+_INTERNAL_ATTRIBUTES = ("listing",)
+
+
+# Any failed DynamoDB call; callers outside records/ catch this name, not PynamoDB's.
+DatabaseError = PynamoDBConnectionError
+
+
+class UniqueTaken(Exception):
+    """Another user already holds this e-mail or username."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
+class VersionConflict(Exception):
+    """The record changed (or vanished) between our read and our write."""
+
+
+_bound: Settings | None = None
+
+
+def bind(settings: Settings) -> None:
+    """Point every model at the configured tables; cheap, and repeated calls are no-ops."""
+    global _bound
+    if _bound == settings:
+        return
+    for model in ALL_MODELS:
+        base = getattr(model.Meta, "base_name", model.Meta.table_name)
+        model.Meta.base_name = base  # type: ignore[attr-defined]
+        model.Meta.table_name = settings.table_prefix + base
+        model.Meta.region = settings.aws_region
+        model.Meta.host = settings.dynamodb_endpoint
+        model._connection = None
+    _connection.cache_clear()
+    _bound = settings
+
+
+def _ensure_bound() -> None:
+    if _bound is None:
+        bind(get_settings())
+
+
+@lru_cache(maxsize=1)
+def _connection() -> Connection:
+    assert _bound is not None  # noqa: S101 - _ensure_bound() ran first
+    return Connection(region=_bound.aws_region, host=_bound.dynamodb_endpoint)
+
+
+def connection() -> Connection:
+    """The shared low-level connection (transactions; benchmarks count its calls)."""
+    _ensure_bound()
+    return _connection()
+
+
+def model_for(collection: str) -> type[Model]:
+    _ensure_bound()
+    return RECORD_MODELS[collection]
+
+
+def _to_record(item: Model) -> Record:
+    record = {name: getattr(item, name) for name in item.get_attributes()}
+    for name in _INTERNAL_ATTRIBUTES:
+        record.pop(name, None)
+    if "users" in record:
+        record["users"] = list(record["users"] or [])
+    return record
+
+
+def _to_item(collection: str, record: Record) -> Model:
+    model = RECORD_MODELS[collection]
+    attributes = {k: v for k, v in record.items() if k in model.get_attributes()}
+    if model is BlueprintModel:
+        attributes["listing"] = None if record.get("private") else "public"
+    return model(**attributes)
+
+
+# ---- reads ---------------------------------------------------------------------------------
+
+
+def get(collection: str, record_id: str) -> Record | None:
+    model = model_for(collection)
+    try:
+        return _to_record(model.get(record_id, consistent_read=True))
+    except model.DoesNotExist:
+        return None
+
+
+def batch_get(collection: str, ids: Iterable[str]) -> dict[str, Record]:
+    wanted = list(dict.fromkeys(i for i in ids if i))
+    if not wanted:
+        return {}
+    model = model_for(collection)
+    return {item.id: _to_record(item) for item in model.batch_get(wanted)}
+
+
+def query(collection: str, by: str, value: str, newest_first: bool = True) -> list[Record]:
+    """All records whose relation ``by`` (user, project, deployment, owner) equals ``value``."""
+    index = getattr(model_for(collection), f"by_{by}")
+    return [_to_record(i) for i in index.query(value, scan_index_forward=not newest_first)]
+
+
+def public_blueprints() -> list[Record]:
+    _ensure_bound()
+    return [_to_record(i) for i in BlueprintModel.public.query("public", scan_index_forward=False)]
+
+
+def subscribed_blueprint_ids(user_id: str) -> list[str]:
+    _ensure_bound()
+    return [row.blueprint for row in SubscriptionModel.query(user_id)]
+
+
+def subscribers_of_owner(owner_id: str) -> set[str]:
+    """Users subscribed to any blueprint of ``owner_id`` (the users-collection view rule)."""
+    _ensure_bound()
+    return {row.user for row in SubscriptionModel.by_owner.query(owner_id)}
+
+
+def user_id_by(field: str, value: str) -> str | None:
+    """Resolve a login identity (``email`` or ``username``) to a user id."""
+    _ensure_bound()
+    try:
+        return UniqueKeyModel.get(_unique_key(field, value), consistent_read=True).owner
+    except UniqueKeyModel.DoesNotExist:
+        return None
+
+
+# ---- writes --------------------------------------------------------------------------------
+
+
+def _unique_key(field: str, value: str) -> str:
+    return f"users.{field}#{value.strip().lower()}"
+
+
+class _Transaction:
+    """Collects actions with a label each, so a cancelled transaction says what failed."""
+
+    def __init__(self) -> None:
+        self._deletes: list[tuple[Model, str]] = []
+        self._saves: list[tuple[Model, str, bool]] = []
+
+    def save(self, item: Model, label: str, must_be_new: bool = False) -> None:
+        self._saves.append((item, label, must_be_new))
+
+    def delete(self, item: Model, label: str) -> None:
+        self._deletes.append((item, label))
+
+    def commit(self) -> None:
+        count = len(self._deletes) + len(self._saves)
+        if count == 0:
+            return
+        if count > _TRANSACTION_LIMIT:
+            raise ValueError(f"a transaction holds at most {_TRANSACTION_LIMIT} actions")
+        # PynamoDB sends deletes before puts; the labels follow the same order so that
+        # DynamoDB's cancellation reasons line up with them.
+        labels = [label for _, label in self._deletes] + [label for _, label, _ in self._saves]
+        try:
+            with TransactWrite(connection=connection()) as tx:
+                for item, _ in self._deletes:
+                    tx.delete(item)
+                for item, _, must_be_new in self._saves:
+                    new = type(item)._hash_key_attribute().does_not_exist()
+                    tx.save(item, condition=new if must_be_new else None)
+        except TransactWriteError as error:
+            for label, reason in zip(labels, error.cancellation_reasons or [], strict=False):
+                if reason is not None and reason.code == "ConditionalCheckFailed":
+                    if label.startswith("unique:"):
+                        raise UniqueTaken(label.removeprefix("unique:")) from error
+                    raise VersionConflict(label) from error
+            raise
+
+
+def _claim_uniques(tx: _Transaction, before: Record | None, after: Record) -> None:
+    for field in _UNIQUE_FIELDS:
+        old = (before or {}).get(field) or ""
+        new = after.get(field) or ""
+        if old.lower() == new.lower():
+            continue
+        if new:
+            claim = UniqueKeyModel(_unique_key(field, new), owner=after["id"])
+            tx.save(claim, f"unique:{field}", must_be_new=True)
+        if old:
+            tx.delete(UniqueKeyModel(_unique_key(field, old)), f"release:{field}")
+
+
+def _sync_subscriptions(tx: _Transaction, before: Record | None, after: Record | None) -> None:
+    old = set((before or {}).get("users") or [])
+    new = set((after or {}).get("users") or [])
+    owner_changed = before and after and before["owner"] != after["owner"]
+    blueprint = (after or before or {})["id"]
+    for user in sorted(old - new) if not owner_changed else sorted(old):
+        tx.delete(SubscriptionModel(user, blueprint), "subscription")
+    for user in sorted(new - old) if not owner_changed else sorted(new):
+        tx.save(SubscriptionModel(user, blueprint, owner=after["owner"]), "subscription")
+
+
+def _index_upkeep(
+    tx: _Transaction, collection: str, before: Record | None, after: Record | None
+) -> None:
+    if collection == "users" and after is not None:
+        _claim_uniques(tx, before, after)
+    elif collection == "users" and before is not None:
+        for field in _UNIQUE_FIELDS:
+            if before.get(field):
+                tx.delete(UniqueKeyModel(_unique_key(field, before[field])), f"release:{field}")
+    elif collection == "blueprints":
+        _sync_subscriptions(tx, before, after)
+
+
+def create(collection: str, record: Record) -> Record:
+    """Insert a new record; fails with VersionConflict if the id exists, UniqueTaken on
+    a duplicate e-mail/username."""
+    _ensure_bound()
+    tx = _Transaction()
+    item = _to_item(collection, record)
+    tx.save(item, f"record:{collection}", must_be_new=True)
+    _index_upkeep(tx, collection, None, record)
+    tx.commit()
+    return _to_record(item)
+
+
+def update(collection: str, before: Record, after: Record) -> Record:
+    """Replace ``before`` with ``after``, conditioned on the version we read."""
+    _ensure_bound()
+    tx = _Transaction()
+    item = _to_item(collection, after)
+    item.version = before["version"]
+    tx.save(item, f"record:{collection}")
+    _index_upkeep(tx, collection, before, after)
+    tx.commit()
+    return _to_record(item)
+
+
+def delete_in_order(records: list[tuple[str, Record]]) -> None:
+    """Delete records, each conditioned on the version we read.
+
+    When everything fits in one transaction it is atomic. A larger cascade runs in
+    chunks in the given order (children before parents), so an interruption leaves only
+    fewer children of a parent that still exists, and repeating the delete finishes it.
+    """
+    _ensure_bound()
+    chunk: list[tuple[str, Record]] = []
+    budget = 0
+    for collection, record in records:
+        cost = 1 + _upkeep_cost(collection, record)
+        if chunk and budget + cost > _TRANSACTION_LIMIT:
+            _delete_chunk(chunk)
+            chunk, budget = [], 0
+        chunk.append((collection, record))
+        budget += cost
+    _delete_chunk(chunk)
+
+
+def _upkeep_cost(collection: str, record: Record) -> int:
+    if collection == "users":
+        return sum(1 for f in _UNIQUE_FIELDS if record.get(f))
+    if collection == "blueprints":
+        return len(record.get("users") or [])
+    return 0
+
+
+def _delete_chunk(records: list[tuple[str, Record]]) -> None:
+    tx = _Transaction()
+    for collection, record in records:
+        item = _to_item(collection, record)
+        item.version = record["version"]
+        tx.delete(item, f"record:{collection}")
+        _index_upkeep(tx, collection, record, None)
+    tx.commit()
+
+
+# ---- login throttling ----------------------------------------------------------------------
+
+
+def count_login_failure(key: str, window_seconds: int) -> int:
+    """Add one failure to ``key``'s current window and return the window's total."""
+    _ensure_bound()
+    now = datetime.now(UTC)
+    item = LoginThrottleModel(key)
+    try:
+        item.update(
+            actions=[LoginThrottleModel.failures.add(1)],
+            condition=LoginThrottleModel.expires > now,
+        )
+        return int(item.failures)
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+    fresh = LoginThrottleModel(key, failures=1, expires=now + timedelta(seconds=window_seconds))
+    fresh.save()
+    return 1
+
+
+def login_failures(key: str) -> int:
+    _ensure_bound()
+    try:
+        item = LoginThrottleModel.get(key, consistent_read=True)
+    except LoginThrottleModel.DoesNotExist:
+        return 0
+    # TTL deletion lags by up to days; an expired window counts as empty.
+    return int(item.failures) if item.expires > datetime.now(UTC) else 0
+
+
+def clear_login_failures(key: str) -> None:
+    _ensure_bound()
+    LoginThrottleModel(key).delete()

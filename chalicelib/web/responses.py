@@ -1,0 +1,72 @@
+"""The one place where errors become HTTP responses, in PocketBase's error shape."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, ParamSpec
+
+from chalice.app import Response
+
+from chalicelib.errors import ApiError, ConfigError, ServiceUnavailable
+from chalicelib.records.store import DatabaseError
+
+logger = logging.getLogger("oneclick")
+P = ParamSpec("P")
+
+# Throttling, outages and network failures (no response code): worth a retry, not a bug.
+_RETRYABLE_DYNAMODB = {
+    None,
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+}
+
+INTERNAL = {
+    "code": 500,
+    "message": "Something went wrong while processing your request.",
+    "data": {},
+}
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
+
+
+def error_response(error: ApiError) -> Response:
+    return json_response(error.body(), error.status)
+
+
+def api(handler: Callable[P, Any]) -> Callable[P, Response]:
+    """Wrap a route: its return value becomes a 200 JSON response (``None``: 204), an
+    ``ApiError`` its PocketBase error body. An unreachable database is a 503 the client
+    may retry; anything else is a bug, logged with its traceback and answered with 500."""
+
+    @functools.wraps(handler)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
+        try:
+            result = handler(*args, **kwargs)
+        except ApiError as error:
+            return error_response(error)
+        except DatabaseError as error:
+            if error.cause_response_code not in _RETRYABLE_DYNAMODB:
+                logger.exception("DynamoDB request failed")
+                return json_response(INTERNAL, 500)
+            logger.warning("DynamoDB unavailable: %s", error.cause_response_code or error)
+            return error_response(ServiceUnavailable())
+        except ConfigError as error:
+            logger.error("configuration error: %s", error)
+            return error_response(ServiceUnavailable())
+        except Exception:  # noqa: BLE001 - the last line of defence must catch everything
+            logger.exception("unhandled error")
+            return json_response(INTERNAL, 500)
+        if isinstance(result, Response):
+            return result
+        if result is None:
+            return Response(body="", status_code=204)
+        return json_response(result)
+
+    return wrapper
