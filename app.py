@@ -125,3 +125,15 @@ def get_blueprint(blueprint_id: str) -> dict[str, Any]:
 @api
 def subscribe_blueprint(blueprint_id: str) -> dict[str, Any]:
     return blueprints.subscribe(blueprint_id, viewer_of(app.current_request))
+
+
+@app.route(
+    "/{proxy+}",
+    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+    cors=CORS,
+    content_types=ANY_BODY,
+)
+@api
+def unknown_route() -> None:
+    """API Gateway would answer 403 "Missing Authentication Token"; PocketBase says 404."""
+    raise NotFound("Not Found.")

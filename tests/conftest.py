@@ -4,6 +4,7 @@ DynamoDB Local, and an ``api`` client that drives the Chalice app like API Gatew
 from __future__ import annotations
 
 import json
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -24,6 +25,8 @@ TEST_ENV = {
 }
 os.environ.update(TEST_ENV)
 os.environ.pop("DYNAMODB_ENDPOINT", None)
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto server's per-request lines
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

@@ -1,0 +1,134 @@
+"""The real local server (``python -m chalicelib.local``) as a child process, for tests
+that must talk HTTP to it: the JS SDK contract tests and the PocketBase differential tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any, Self
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalServer:
+    """One local server on a free port, on the given DynamoDB endpoint with its own tables."""
+
+    def __init__(self, dynamodb_endpoint: str, extra_env: dict[str, str] | None = None) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._state = tempfile.TemporaryDirectory(prefix="oneclick-state-")
+        self.env = {
+            **os.environ,
+            "DYNAMODB_ENDPOINT": dynamodb_endpoint,
+            "TABLE_PREFIX": f"srv{uuid.uuid4().hex[:8]}-",
+            "BCRYPT_COST": "4",
+            **(extra_env or {}),
+        }
+        self.env.pop("JWT_SECRET", None)  # the local run generates and keeps its own
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log = Path(self._state.name) / "server.log"
+
+    def _command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "chalicelib.local", "--state-dir", self._state.name, *args]
+
+    def start(self, timeout: float = 60.0) -> Self:
+        with self._log.open("wb") as log:
+            self._process = subprocess.Popen(
+                self._command("--port", str(self.port)),
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"local server exited:\n{self.output()}")
+            try:
+                with urllib.request.urlopen(self.url + "/api/health", timeout=2) as reply:
+                    if reply.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"local server not ready after {timeout}s:\n{self.output()}")
+
+    def output(self) -> str:
+        return self._log.read_text(errors="replace")[-4000:] if self._log.exists() else ""
+
+    def create_user(self, email: str, password: str, name: str = "") -> str:
+        """Create a user through the CLI (the documented first-user path); returns its id."""
+        result = subprocess.run(
+            self._command("create-user", "--email", email, "--name", name),
+            cwd=ROOT,
+            env={**self.env, "ONECLICK_PASSWORD": password},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"create-user failed: {result.stdout}{result.stderr}")
+        return result.stdout.split()[2]
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        raw_body: bytes | None = None,
+    ) -> tuple[int, Any]:
+        """One HTTP request; returns (status, parsed JSON or None) and never raises on 4xx."""
+        data = (
+            raw_body
+            if raw_body is not None
+            else (json.dumps(body).encode() if body is not None else None)
+        )
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        if token:
+            sent["Authorization"] = token
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers=sent)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                status, text = reply.status, reply.read()
+        except urllib.error.HTTPError as error:
+            status, text = error.code, error.read()
+        return status, (json.loads(text) if text.strip() else None)
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGTERM)
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._process.pid, signal.SIGKILL)
+                self._process.wait()
+        self._state.cleanup()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
