@@ -26,6 +26,7 @@ class ApiError(Exception):
     def body(self) -> dict[str, Any]:
         return {"code": self.status, "message": self.message, "data": self.data}
 
+
 class BadRequest(ApiError):
     status = 400
 

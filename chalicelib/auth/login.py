@@ -35,7 +35,7 @@ def with_password(body: dict[str, Any], query: dict[str, str], address: str) -> 
         raise Invalid("Something went wrong while processing your request.", errors)
     assert isinstance(identity, str) and isinstance(password, str)  # noqa: S101 - checked above
     settings = get_settings()
-    throttle.ensure_allowed(identity, address, settings)
+    failures = throttle.ensure_allowed(identity, address, settings)
     field = "email" if "@" in identity else "username"
     user_id = store.user_id_by(field, identity)
     user = store.get("users", user_id) if user_id else None
@@ -44,7 +44,7 @@ def with_password(body: dict[str, Any], query: dict[str, str], address: str) -> 
     if user is None or not passwords.verify_password(password, user["passwordHash"]):
         throttle.record_failure(identity, address, settings)
         raise BadRequest(AUTH_FAILED)
-    throttle.record_success(identity)
+    throttle.record_success(identity, failures)
     return _auth_response(user, query)
 
 

@@ -22,10 +22,13 @@ def _keys(identity: str, address: str, settings: Settings) -> list[tuple[str, in
     ]
 
 
-def ensure_allowed(identity: str, address: str, settings: Settings) -> None:
-    for key, limit in _keys(identity, address, settings):
-        if store.login_failures(key) >= limit:
-            raise TooManyRequests(THROTTLED)
+def ensure_allowed(identity: str, address: str, settings: Settings) -> int:
+    """Refuse a throttled attempt; return the identity's failures so far."""
+    limits = _keys(identity, address, settings)
+    counts = store.login_failures([key for key, _ in limits])
+    if any(counts[key] >= limit for key, limit in limits):
+        raise TooManyRequests(THROTTLED)
+    return counts[limits[0][0]]
 
 
 def record_failure(identity: str, address: str, settings: Settings) -> None:
@@ -33,5 +36,6 @@ def record_failure(identity: str, address: str, settings: Settings) -> None:
         store.count_login_failure(key, settings.login_failure_window_seconds)
 
 
-def record_success(identity: str) -> None:
-    store.clear_login_failures(f"identity#{identity.strip().lower()}")
+def record_success(identity: str, failures_so_far: int) -> None:
+    if failures_so_far:
+        store.clear_login_failures(f"identity#{identity.strip().lower()}")

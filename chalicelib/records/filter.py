@@ -100,8 +100,10 @@ class _Parser:
         if token and token.text == "(":
             self.take()
             inner = self.expression(depth + 1)
-            if self.take().text != ")":
+            closing = self.peek()
+            if closing is None or closing.text != ")":
                 raise _fail("missing closing parenthesis")
+            self.take()
             return inner
         left = self.operand()
         operator = self.take()
