@@ -3,7 +3,8 @@
 PocketBase relations here do not cascade, and the original deleted a project's
 deployments before their autoUpdates, so a project with auto-update could not be deleted
 at all (reference §3.5). The plan lists children before parents: rollouts and autoUpdates,
-then deployments, then the project.
+then deployments, then the project. Optional references (a deployment's blueprint) are
+cleared rather than deleted.
 
 Removing the cluster side (the Rollout resource, the namespace) is not a records concern:
 whoever owns the cluster registers a ``before_delete`` hook, which runs before any record
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from chalicelib.records import store
+from chalicelib.records import store, values
 from chalicelib.records.store import Record
 
 Plan = list[tuple[str, Record]]
@@ -49,8 +50,20 @@ def plan(collection: str, record: Record) -> Plan:
     return [(collection, record)]
 
 
+def _detach(collection: str, record: Record) -> None:
+    """Clear optional references to ``record`` (PocketBase unsets a non-required relation
+    whose target is deleted): a deployment keeps running without its blueprint."""
+    if collection != "blueprints":
+        return
+    for deployment in store.query("deployments", "blueprint", record["id"]):
+        store.update(
+            "deployments", deployment, dict(deployment, blueprint="", updated=values.now())
+        )
+
+
 def delete(collection: str, record: Record) -> None:
     steps = plan(collection, record)
     for hook in _before_delete:
         hook(collection, record, steps)
+    _detach(collection, record)
     store.delete_in_order(steps)

@@ -72,6 +72,17 @@ class ByDeployment(GlobalSecondaryIndex[Any]):
     created = UnicodeAttribute(range_key=True)
 
 
+class ByBlueprint(GlobalSecondaryIndex[Any]):
+    """Sparse: deployments made without a blueprint store no ``blueprint`` attribute."""
+
+    class Meta:
+        index_name = "by-blueprint"
+        projection = AllProjection()
+
+    blueprint = UnicodeAttribute(hash_key=True)
+    created = UnicodeAttribute(range_key=True)
+
+
 class ByOwner(GlobalSecondaryIndex[Any]):
     class Meta:
         index_name = "by-owner"
@@ -146,9 +157,10 @@ class DeploymentModel(_Record):
     user = UnicodeAttribute()
     avatar = UnicodeAttribute(default="")
     project = UnicodeAttribute()
-    blueprint = UnicodeAttribute(default="")
+    blueprint = UnicodeAttribute(null=True)  # "" is stored absent: index keys cannot be empty
     by_user = ByUser()
     by_project = ByProject()
+    by_blueprint = ByBlueprint()
 
 
 class RolloutModel(_Record):

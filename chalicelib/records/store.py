@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from pynamodb.attributes import UnicodeAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import (
     DeleteError,
@@ -100,10 +101,23 @@ def model_for(collection: str) -> type[Model]:
     return RECORD_MODELS[collection]
 
 
+def _empty_as_absent(model: type[Model]) -> list[str]:
+    """Optional text attributes that key a sparse index: PocketBase's "" is stored absent."""
+    return [
+        name
+        for name, attribute in model.get_attributes().items()
+        if isinstance(attribute, UnicodeAttribute)
+        and attribute.null
+        and name not in _INTERNAL_ATTRIBUTES
+    ]
+
+
 def _to_record(item: Model) -> Record:
     record = {name: getattr(item, name) for name in item.get_attributes()}
     for name in _INTERNAL_ATTRIBUTES:
         record.pop(name, None)
+    for name in _empty_as_absent(type(item)):
+        record[name] = record[name] or ""
     if "users" in record:
         record["users"] = list(record["users"] or [])
     return record
@@ -112,6 +126,8 @@ def _to_record(item: Model) -> Record:
 def _to_item(collection: str, record: Record) -> Model:
     model = RECORD_MODELS[collection]
     attributes = {k: v for k, v in record.items() if k in model.get_attributes()}
+    for name in _empty_as_absent(model):
+        attributes[name] = attributes.get(name) or None
     if model is BlueprintModel:
         attributes["listing"] = None if record.get("private") else "public"
     return model(**attributes)

@@ -87,3 +87,29 @@ def test_large_cascade_runs_in_order_and_completes(api: Api, make_user) -> None:
     assert api.delete(records("projects") + f"/{project['id']}", token=user.token).status == 204
     assert api.get(records("rollouts"), token=user.token).body["items"] == []
     assert api.get(records("deployments"), token=user.token).body["items"] == []
+
+
+def test_deleting_a_blueprint_clears_deployments_that_used_it(api: Api, make_user) -> None:
+    owner, user = make_user(), make_user()
+    blueprint = api.post(
+        records("blueprints"),
+        {"name": "bp", "manifest": {"spec": {}}, "owner": owner.id},
+        token=owner.token,
+    ).body
+    project = make_project(api, user)
+    deployment = api.post(
+        records("deployments"),
+        {"name": "d", "user": user.id, "project": project["id"], "blueprint": blueprint["id"]},
+        token=user.token,
+    ).body
+    plain = make_deployment(api, user, project)
+    assert deployment["blueprint"] == blueprint["id"] and plain["blueprint"] == ""
+    assert (
+        api.delete(records("blueprints") + f"/{blueprint['id']}", token=owner.token).status == 204
+    )
+    after = api.get(records("deployments") + f"/{deployment['id']}", token=user.token).body
+    assert after["blueprint"] == "" and after["updated"] > deployment["updated"]
+    assert (
+        api.get(records("deployments") + f"/{plain['id']}", token=user.token).body["blueprint"]
+        == ""
+    )

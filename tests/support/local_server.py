@@ -30,28 +30,44 @@ def _free_port() -> int:
 class LocalServer:
     """One local server on a free port, on the given DynamoDB endpoint with its own tables."""
 
-    def __init__(self, dynamodb_endpoint: str, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        dynamodb_endpoint: str | None,
+        extra_env: dict[str, str] | None = None,
+        state_dir: Path | None = None,
+        args: tuple[str, ...] = (),
+    ) -> None:
+        """``dynamodb_endpoint=None``: the server starts its own DynamoDB Local, keeping its
+        data in ``state_dir`` (pass the same folder again to test a restart)."""
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._state = tempfile.TemporaryDirectory(prefix="oneclick-state-")
+        self._owned_state = None if state_dir else tempfile.TemporaryDirectory(prefix="oc-")
+        self.state_dir = state_dir or Path(self._owned_state.name)  # type: ignore[union-attr]
+        self.args = args
         self.env = {
             **os.environ,
-            "DYNAMODB_ENDPOINT": dynamodb_endpoint,
             "TABLE_PREFIX": f"srv{uuid.uuid4().hex[:8]}-",
             "BCRYPT_COST": "4",
             **(extra_env or {}),
         }
+        self.env.pop("DYNAMODB_ENDPOINT", None)
+        if dynamodb_endpoint:
+            self.env["DYNAMODB_ENDPOINT"] = dynamodb_endpoint
         self.env.pop("JWT_SECRET", None)  # the local run generates and keeps its own
         self._process: subprocess.Popen[bytes] | None = None
-        self._log = Path(self._state.name) / "server.log"
+        self._log = self.state_dir / "server.log"
 
     def _command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "chalicelib.local", "--state-dir", self._state.name, *args]
+        return [sys.executable, "-m", "chalicelib.local", "--state-dir", str(self.state_dir), *args]
 
-    def start(self, timeout: float = 60.0) -> Self:
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def start(self, timeout: float = 90.0) -> Self:
         with self._log.open("wb") as log:
             self._process = subprocess.Popen(
-                self._command("--port", str(self.port)),
+                self._command("--port", str(self.port), *self.args),
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
@@ -117,15 +133,19 @@ class LocalServer:
             status, text = error.code, error.read()
         return status, (json.loads(text) if text.strip() else None)
 
-    def stop(self) -> None:
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int | None:
+        """Stop the server with ``sig`` (SIGINT is Ctrl-C) and return its exit code."""
+        code = None
         if self._process is not None and self._process.poll() is None:
-            os.killpg(self._process.pid, signal.SIGTERM)
+            self._process.send_signal(sig)
             try:
-                self._process.wait(timeout=15)
+                code = self._process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(self._process.pid, signal.SIGKILL)
                 self._process.wait()
-        self._state.cleanup()
+        if self._owned_state is not None:
+            self._owned_state.cleanup()
+        return code
 
     def __enter__(self) -> Self:
         return self.start()
