@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from prerequisites import require
 
 TEST_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -27,17 +28,6 @@ os.environ.update(TEST_ENV)
 os.environ.pop("DYNAMODB_ENDPOINT", None)
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto server's per-request lines
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def require(condition: bool, why: str) -> None:
-    """Skip a tier whose prerequisite is missing locally; under CI=true, fail instead."""
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"prerequisite missing under CI=true: {why}")
-    pytest.skip(why)
 
 
 def reset_settings(**overrides: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+from prerequisites import require
 
 from chalicelib.local.dynamodb_local import (
     PACKAGE_DIR,
@@ -33,12 +34,7 @@ def _require_java_and_jar() -> None:
         problems.append("java is not available")
     if not PACKAGE_DIR.is_dir():
         problems.append(f"{PACKAGE_DIR} is missing (run `npm ci`)")
-    if not problems:
-        return
-    message = "DynamoDB Local cannot run: " + "; ".join(problems)
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    require(not problems, "DynamoDB Local cannot run: " + "; ".join(problems))
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import require
 from local_server import LocalServer
+from prerequisites import require
 
 from chalicelib.local.dynamodb_local import java_available
 

