@@ -9,11 +9,17 @@ from typing import Any
 from chalice import Chalice, CORSConfig, Response
 
 from chalicelib.auth import login
-from chalicelib.errors import NotFound
+from chalicelib.errors import BadRequest, NotFound
 from chalicelib.records import api as records
 from chalicelib.records import blueprints
 from chalicelib.records.schema import USERS, find_collection
-from chalicelib.web.request import body_of, query_of, source_address, viewer_of
+from chalicelib.web.request import (
+    BAD_AUTH_FORMAT,
+    body_of,
+    query_of,
+    source_address,
+    viewer_of,
+)
 from chalicelib.web.responses import api
 
 app = Chalice(app_name="one-click-serverless")
@@ -25,9 +31,11 @@ CORS = CORSConfig(
     allow_headers=["Authorization", "Content-Type", "Accept-Language", "X-Requested-With"],
     max_age=86400,
 )
-ANY_BODY = ["*/*"]  # request.body_of answers unsupported types with a PocketBase-shaped 415
+ANY_BODY = ["*/*"]  # request.body_of answers unsupported types with a PocketBase-shaped 400
 
 RECORDS = "/api/collections/{collection}/records"
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+_served: dict[str, set[str]] = {}
 
 
 def route(path: str, methods: list[str], pb: bool = False) -> Callable[[Any], Any]:
@@ -37,14 +45,18 @@ def route(path: str, methods: list[str], pb: bool = False) -> Callable[[Any], An
         paths = [path, f"/api{path}"] if pb else [path]
         for each in paths:
             app.route(each, methods=methods, cors=CORS, content_types=ANY_BODY)(handler)
+            _served.setdefault(each, set()).update(methods)
         return handler
 
     return register
 
 
 def _users_collection(collection: str) -> None:
-    if find_collection(collection) is not USERS:
-        raise NotFound("Missing or invalid auth collection context.")
+    found = find_collection(collection)
+    if found is None:
+        raise NotFound()
+    if found is not USERS:
+        raise BadRequest("Unsupported collection type.")
 
 
 @route("/api/health", ["GET"])
@@ -97,7 +109,8 @@ def delete_record(collection: str, record_id: str) -> None:
 def auth_with_password(collection: str) -> dict[str, Any]:
     _users_collection(collection)
     request = app.current_request
-    return login.with_password(body_of(request), query_of(request), source_address(request))
+    body = body_of(request, bad_format=BAD_AUTH_FORMAT)
+    return login.with_password(body, query_of(request), source_address(request))
 
 
 @route("/api/collections/{collection}/auth-refresh", ["POST"])
@@ -127,13 +140,13 @@ def subscribe_blueprint(blueprint_id: str) -> dict[str, Any]:
     return blueprints.subscribe(blueprint_id, viewer_of(app.current_request))
 
 
-@app.route(
-    "/{proxy+}",
-    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-    cors=CORS,
-    content_types=ANY_BODY,
-)
 @api
-def unknown_route() -> None:
-    """API Gateway would answer 403 "Missing Authentication Token"; PocketBase says 404."""
+def unknown_route(**_params: str) -> None:
+    """Where API Gateway would answer 403 "Missing Authentication Token" (unknown path) or
+    Chalice 405 (unknown method), PocketBase answers 404 "Not Found."."""
     raise NotFound("Not Found.")
+
+
+for _path, _methods in [*_served.items(), ("/{proxy+}", set())]:
+    _unserved = [m for m in METHODS if m not in _methods]
+    app.route(_path, methods=_unserved, cors=CORS, content_types=ANY_BODY)(unknown_route)

@@ -3,15 +3,14 @@ DynamoDB Local, and an ``api`` client that drives the Chalice app like API Gatew
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from api_client import Api, User, reset_settings
 from prerequisites import require
 
 TEST_ENV = {
@@ -28,18 +27,6 @@ os.environ.update(TEST_ENV)
 os.environ.pop("DYNAMODB_ENDPOINT", None)
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto server's per-request lines
-
-
-def reset_settings(**overrides: str) -> None:
-    from chalicelib.auth.signing_secret import signing_secret
-    from chalicelib.records import store
-    from chalicelib.settings import get_settings
-
-    for key, value in overrides.items():
-        os.environ[key] = value
-    get_settings.cache_clear()
-    signing_secret.cache_clear()
-    store.bind(get_settings())
 
 
 @pytest.fixture(scope="session")
@@ -121,52 +108,6 @@ def backend(
     reset_settings()
 
 
-@dataclass
-class Reply:
-    status: int
-    body: Any
-    headers: dict[str, str]
-
-
-class Api:
-    """Chalice's test client with JSON in and out, as the frontend and SDK send them."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        token: str | None = None,
-        raw: bytes | str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Reply:
-        sent = {"content-type": "application/json"}
-        if token:
-            sent["authorization"] = token
-        sent.update(headers or {})
-        payload = raw if raw is not None else (json.dumps(body) if body is not None else None)
-        response = getattr(self.client.http, method.lower())(path, headers=sent, body=payload)
-        text = response.body.decode() if response.body else ""
-        return Reply(
-            response.status_code, json.loads(text) if text else None, dict(response.headers)
-        )
-
-    def get(self, path: str, **kwargs: Any) -> Reply:
-        return self.call("GET", path, **kwargs)
-
-    def post(self, path: str, body: Any = None, **kwargs: Any) -> Reply:
-        return self.call("POST", path, body, **kwargs)
-
-    def patch(self, path: str, body: Any = None, **kwargs: Any) -> Reply:
-        return self.call("PATCH", path, body, **kwargs)
-
-    def delete(self, path: str, **kwargs: Any) -> Reply:
-        return self.call("DELETE", path, **kwargs)
-
-
 @pytest.fixture
 def api(backend: str) -> Iterator[Api]:
     from chalice.test import Client
@@ -175,15 +116,6 @@ def api(backend: str) -> Iterator[Api]:
 
     with Client(app) as client:
         yield Api(client)
-
-
-@dataclass
-class User:
-    id: str
-    email: str
-    password: str
-    token: str
-    record: dict[str, Any]
 
 
 @pytest.fixture

@@ -58,10 +58,10 @@ def methods() -> dict[str, Any]:
     """Both answer shapes: 0.22 (``authProviders``), which the frontend reads, and 0.23+
     (``password``/``oauth2``), which the 0.25 SDK types expect."""
     return {
+        "authProviders": [],
         "usernamePassword": True,
         "emailPassword": True,
         "onlyVerified": False,
-        "authProviders": [],
         "password": {"enabled": True, "identityFields": ["email", "username"]},
         "oauth2": {"enabled": False, "providers": []},
         "mfa": {"enabled": False, "duration": 0},

@@ -19,15 +19,39 @@ MAX_DEPTH = 6
 Tree = dict[str, "Tree"]
 
 
-def parse_paths(expand: str) -> Tree:
+def parse_paths(text: str) -> Tree:
+    """``a.b,a.c,d`` as a tree of names (also used for ``?fields=``)."""
     tree: Tree = {}
-    for path in expand.split(","):
+    for path in text.split(","):
         node = tree
         for part in [p.strip() for p in path.strip().split(".")][:MAX_DEPTH]:
             if not part:
                 break
             node = node.setdefault(part, {})
     return tree
+
+
+def parse_expand(text: str, collection: Collection) -> Tree:
+    """The expand tree, keeping only paths whose every step is a relation: like PocketBase,
+    ``user.nope`` expands nothing rather than half of the path."""
+    tree: Tree = {}
+    for path in text.split(","):
+        parts = [p.strip() for p in path.strip().split(".")]
+        if not (0 < len(parts) <= MAX_DEPTH) or not _resolves(collection, parts):
+            continue
+        node = tree
+        for part in parts:
+            node = node.setdefault(part, {})
+    return tree
+
+
+def _resolves(collection: Collection, parts: list[str]) -> bool:
+    for part in parts:
+        field = collection.field(part)
+        if field is None or field.target is None:
+            return False
+        collection = COLLECTIONS[field.target]
+    return True
 
 
 def expand_records(
@@ -38,7 +62,7 @@ def expand_records(
     for name, subtree in tree.items():
         field = collection.field(name)
         if field is None or field.target is None:
-            continue  # unknown or non-relation path: ignored, as in PocketBase
+            continue  # parse_expand only keeps relation paths
         target = COLLECTIONS[field.target]
         ids = [i for r in records for i in _ids(r.get(name))]
         if not ids:

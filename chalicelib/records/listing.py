@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.errors import BadRequest
-from chalicelib.records.expand import Tree, parse_paths
+from chalicelib.records.expand import Tree, parse_expand, parse_paths
 from chalicelib.records.filter import Predicate, compile_filter
 from chalicelib.records.schema import SYSTEM_FIELDS, Collection, FieldType
 
@@ -63,7 +63,7 @@ def parse_list_params(query: dict[str, str], collection: Collection) -> ListPara
         sort=parse_sort(query.get("sort", ""), collection),
         predicate=compile_filter(text, collection) if text.strip() else None,
         skip_total=query.get("skipTotal", "").strip().lower() in ("1", "true"),
-        expand=parse_paths(query.get("expand", "")),
+        expand=parse_expand(query.get("expand", ""), collection),
         fields=query.get("fields", ""),
     )
 

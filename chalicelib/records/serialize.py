@@ -1,7 +1,7 @@
 """Records as PocketBase 0.22 JSON.
 
-Keys come out in alphabetical order, as PocketBase's Go map marshalling emits them; JSON
-field values keep their stored key order. Credentials never leave: password hashes and
+Keys come out in alphabetical order, as PocketBase's Go map marshalling emits them, inside
+JSON field values and ``expand`` too. Credentials never leave: password hashes and
 token keys are not fields, e-mails follow ``emailVisibility``, and a blueprint's registry
 password and secret values are blanked for everyone but its owner (reference §1.11).
 """
@@ -12,7 +12,7 @@ import copy
 from typing import Any
 
 from chalicelib.records.access import Viewer, owns
-from chalicelib.records.schema import BLUEPRINTS, SYSTEM_FIELDS, USERS, Collection
+from chalicelib.records.schema import BLUEPRINTS, SYSTEM_FIELDS, USERS, Collection, FieldType
 from chalicelib.records.store import Record
 
 
@@ -26,14 +26,24 @@ def export(
     for name in SYSTEM_FIELDS:
         data[name] = record.get(name, "")
     for field in collection.fields:
-        data[field.name] = record.get(field.name)
+        value = record.get(field.name)
+        data[field.name] = _sorted_keys(value) if field.type is FieldType.JSON else value
     if collection is USERS and not (record.get("emailVisibility") or owns(USERS, record, viewer)):
         del data["email"]
     if collection is BLUEPRINTS and not owns(BLUEPRINTS, record, viewer):
         data["manifest"] = redact_manifest(data["manifest"])
     if expand:
-        data["expand"] = expand
+        data["expand"] = dict(sorted(expand.items()))
     return dict(sorted(data.items()))
+
+
+def _sorted_keys(value: Any) -> Any:
+    """PocketBase re-marshals JSON field values through Go maps: keys sorted at every level."""
+    if isinstance(value, dict):
+        return {k: _sorted_keys(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(v) for v in value]
+    return value
 
 
 def redact_manifest(manifest: Any) -> Any:

@@ -2,8 +2,8 @@
 
 Rule outcomes follow PocketBase 0.22: a list filters silently, a view/update/delete the
 caller may not see is a 404, a create the rules refuse is a 400 "Failed to create
-record.". Where the caller can see a record but not change it (a blueprint subscriber),
-the answer is a 403 that says why.
+record.". The one 403 is a blueprint subscriber changing more than their own subscription:
+PocketBase's rule let subscribers edit everything (§1.11.2), ours lets them only leave.
 """
 
 from __future__ import annotations
@@ -14,13 +14,18 @@ from typing import Any
 from chalicelib.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound, field_error
 from chalicelib.records import access, cascade, store, values
 from chalicelib.records.access import Viewer
-from chalicelib.records.expand import expand_records, parse_paths
+from chalicelib.records.expand import expand_records, parse_expand
 from chalicelib.records.listing import order, parse_list_params, pick_fields
 from chalicelib.records.references import check_references
 from chalicelib.records.schema import BLUEPRINTS, Collection, find_collection
 from chalicelib.records.serialize import export
 from chalicelib.records.store import Record
-from chalicelib.records.validation import apply_body, check_record, empty_record
+from chalicelib.records.validation import (
+    MISSING_RELATION,
+    apply_body,
+    check_record,
+    empty_record,
+)
 
 CREATE_FAILED = "Failed to create record."
 UPDATE_FAILED = "Failed to update record."
@@ -37,7 +42,7 @@ SUBSCRIBERS_JOIN_BY_LINK = (
 def collection_or_404(name_or_id: str) -> Collection:
     collection = find_collection(name_or_id)
     if collection is None:
-        raise NotFound("Missing collection context.")
+        raise NotFound()
     return collection
 
 
@@ -55,7 +60,7 @@ def render(
     collection: Collection, record: Record, query: dict[str, str], viewer: Viewer
 ) -> dict[str, Any]:
     """One record as JSON with the request's ``expand`` and ``fields`` applied."""
-    tree = parse_paths(query.get("expand", ""))
+    tree = parse_expand(query.get("expand", ""), collection)
     expansion = expand_records(collection, [record], tree, viewer) if tree else {}
     data = export(collection, record, viewer, expansion.get(record["id"]))
     return pick_fields(data, query.get("fields", ""))
@@ -75,13 +80,15 @@ def list_records(name: str, query: dict[str, str], viewer: Viewer) -> dict[str, 
         pick_fields(export(collection, r, viewer, expansion.get(r["id"])), params.fields)
         for r in page
     ]
-    return {
+    envelope = {
         "page": params.page,
         "perPage": params.per_page,
         "totalItems": -1 if params.skip_total else len(records),
         "totalPages": -1 if params.skip_total else math.ceil(len(records) / params.per_page),
         "items": items,
     }
+    # With ?fields= PocketBase re-marshals the whole answer, so its keys come out sorted.
+    return dict(sorted(envelope.items())) if params.fields else envelope
 
 
 def view_record(name: str, record_id: str, query: dict[str, str], viewer: Viewer) -> dict[str, Any]:
@@ -113,6 +120,9 @@ def create_record(
     record, errors = apply_body(collection, base, body)
     check_record(collection, record, errors)
     if not access.owns(collection, record, viewer):
+        owner_field = collection.owner_field or "id"
+        if not store.batch_get("users", [record[owner_field]]):
+            raise Invalid(CREATE_FAILED, {owner_field: field_error(*MISSING_RELATION)})
         raise BadRequest(CREATE_FAILED)
     if collection is BLUEPRINTS and record["users"]:
         errors["users"] = field_error(*SUBSCRIBERS_JOIN_BY_LINK)
@@ -148,7 +158,7 @@ def update_record(
     check_record(collection, after, errors)
     owner_field = collection.owner_field or "id"
     if not access.owns(collection, before, viewer):
-        if collection is not BLUEPRINTS:
+        if not (collection is BLUEPRINTS and access.is_subscriber(before, viewer)):
             raise NotFound()
         _subscriber_update(before, after, viewer)
     elif after[owner_field] != before[owner_field]:
@@ -172,10 +182,8 @@ def update_record(
 def delete_record(name: str, record_id: str, viewer: Viewer) -> None:
     collection = collection_or_404(name)
     record = fetch(collection, record_id)
-    if not access.can_view(collection, record, viewer):
-        raise NotFound()
     if not access.owns(collection, record, viewer):
-        raise Forbidden("Only the owner can delete this record.")
+        raise NotFound()
     try:
         cascade.delete(collection.name, record)
     except store.VersionConflict:

@@ -1,5 +1,5 @@
 """Reading an API Gateway request: body, query, caller. Bad input becomes a PocketBase-
-shaped 400/413/415 here, before any domain code runs."""
+shaped 400/413 here, before any domain code runs."""
 
 from __future__ import annotations
 
@@ -8,23 +8,18 @@ from email.message import Message
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
-from urllib.parse import parse_qsl
 
 from chalice.app import Request
 
 from chalicelib.auth.login import viewer_from_authorization
-from chalicelib.errors import ApiError, BadRequest, PayloadTooLarge
+from chalicelib.errors import BadRequest, PayloadTooLarge
 from chalicelib.records.access import Viewer
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 BAD_FORMAT = "Failed to load the submitted data due to invalid formatting."
+BAD_AUTH_FORMAT = "An error occurred while loading the submitted data."  # auth routes' wording
 FILES_NOT_YET = "File uploads are not supported by this server yet."
 JSON_PAYLOAD_FIELD = "@jsonPayload"  # how the PocketBase JS SDK sends JSON next to files
-
-
-class UnsupportedMediaType(ApiError):
-    status = 415
-    default_message = "Unsupported Content-Type: send application/json or form data."
 
 
 def _raw(request: Request) -> bytes:
@@ -34,21 +29,35 @@ def _raw(request: Request) -> bytes:
     return raw
 
 
-def _json_object(raw: bytes) -> dict[str, Any]:
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if number in (float("inf"), float("-inf")):
+        raise ValueError("number out of range")
+    return number
+
+
+def _json_object(raw: bytes, bad_format: str) -> dict[str, Any]:
+    """Parse a JSON object; anything DynamoDB or a JSON reply could not carry back
+    (NaN, infinities, lone surrogates, nesting deeper than Python recurses) is refused."""
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest(BAD_FORMAT) from None
+        data = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite)
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError, RecursionError):
+        raise BadRequest(bad_format) from None
     if not isinstance(data, dict):
-        raise BadRequest(BAD_FORMAT)
+        raise BadRequest(bad_format)
     return data
 
 
-def _multipart(content_type: str, raw: bytes) -> dict[str, Any]:
+def _multipart(content_type: str, raw: bytes, bad_format: str) -> dict[str, Any]:
     header = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
     message: Message = BytesParser(policy=HTTP).parsebytes(header + raw)
     if not message.is_multipart():
-        raise BadRequest(BAD_FORMAT)
+        raise BadRequest(bad_format)
     body: dict[str, Any] = {}
     for part in message.iter_parts():  # type: ignore[attr-defined]
         name = part.get_param("name", header="content-disposition")
@@ -58,25 +67,25 @@ def _multipart(content_type: str, raw: bytes) -> dict[str, Any]:
             raise BadRequest(FILES_NOT_YET)
         text = part.get_payload(decode=True).decode("utf-8", errors="replace")
         if name == JSON_PAYLOAD_FIELD:
-            body.update(_json_object(text.encode()))
+            body.update(_json_object(text.encode(), bad_format))
         else:
             body[name] = text
     return body
 
 
-def body_of(request: Request) -> dict[str, Any]:
+def body_of(request: Request, bad_format: str = BAD_FORMAT) -> dict[str, Any]:
+    """The request body as a dict. Like PocketBase 0.22, a JSON body (the header may be
+    missing) or multipart form data; any other type is the same 400 as malformed JSON."""
     raw = _raw(request)
     content_type = (request.headers.get("content-type") or "").strip()
     media = content_type.split(";")[0].strip().lower()
     if not raw.strip():
         return {}
-    if media in ("", "application/json", "text/plain") or media.endswith("+json"):
-        return _json_object(raw)
-    if media == "application/x-www-form-urlencoded":
-        return dict(parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True))
+    if media in ("", "application/json"):
+        return _json_object(raw, bad_format)
     if media == "multipart/form-data":
-        return _multipart(content_type, raw)
-    raise UnsupportedMediaType()
+        return _multipart(content_type, raw, bad_format)
+    raise BadRequest(bad_format)
 
 
 def query_of(request: Request) -> dict[str, str]:

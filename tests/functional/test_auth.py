@@ -7,7 +7,7 @@ import time
 
 import jwt
 import pytest
-from conftest import Api, reset_settings
+from api_client import Api, reset_settings
 
 LOGIN = "/api/collections/users/auth-with-password"
 REFRESH = "/api/collections/users/auth-refresh"
@@ -146,7 +146,10 @@ def test_auth_methods_answers_both_shapes(api: Api) -> None:
 
 def test_auth_routes_only_for_users_collection(api: Api) -> None:
     reply = api.post("/api/collections/projects/auth-with-password", {"identity": "a"})
-    assert reply.status == 404
+    assert reply.status == 400 and reply.body["message"] == "Unsupported collection type."
+    assert api.post("/api/collections/nope/auth-refresh").status == 404
+    malformed = api.call("POST", "/api/collections/users/auth-with-password", raw="{bad")
+    assert malformed.body["message"] == "An error occurred while loading the submitted data."
 
 
 def test_signup_is_off_by_default(api: Api) -> None:
@@ -176,7 +179,7 @@ def test_signup_when_enabled_validates_like_pocketbase(api: Api, monkeypatch) ->
     created = api.post(path, good)
     assert created.status == 200, created.body
     assert created.body["verified"] is False and "email" not in created.body
-    assert re.fullmatch(r"users\d{6}", created.body["username"])
+    assert re.fullmatch(r"users[1-9]{5}", created.body["username"])
     again = api.post(path, {**good, "email": "a@EXAMPLE.com"})
     assert again.status == 400
     assert again.body["data"]["email"]["code"] == "validation_invalid_email"

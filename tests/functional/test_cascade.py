@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Api
-from test_records import make_deployment, make_project, make_rollout, records
+from api_client import Api, make_deployment, make_project, make_rollout, records
 
 from chalicelib.records import cascade
 
