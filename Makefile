@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test setup lint unit bench user clean .system-packages
+.PHONY: run test setup lint unit bench user clean kube-bin .system-packages
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,9 +35,14 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
+## The Kubernetes control plane for the cluster tests and `--cluster`, built from Go modules
+## into .cache/kube-bin (about 7 minutes the first time, then a no-op).
+kube-bin:
+	bash tools/kube/build.sh
+
 ## Every test tier: unit and functional (moto), DynamoDB Local, the PocketBase reference,
-## the JS SDK contract tests against the local server.
-test: lint
+## the JS SDK contract tests against the local server, the real Kubernetes control plane.
+test: lint kube-bin
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: setup

@@ -1,9 +1,10 @@
 """``python -m chalicelib.local``: run the whole service on 127.0.0.1:8090 for development.
 
 Starts DynamoDB Local (data kept in ``.local/dynamodb`` across restarts), creates missing
-tables, keeps a generated JWT secret in ``.local/jwt-secret``, and serves the API (and a
-built frontend with ``--frontend``). ``create-user`` adds a user to the same database,
-whether or not the server is running. Ctrl-C or SIGTERM stops every child process.
+tables, keeps a generated JWT secret in ``.local/jwt-secret``, and serves the API, a built
+frontend with ``--frontend``, and a local Kubernetes control plane with ``--cluster``.
+``create-user`` adds a user to the same database, whether or not the server is running.
+Ctrl-C or SIGTERM stops every child process.
 """
 
 from __future__ import annotations
@@ -100,7 +101,22 @@ def _prepare(state: Path, in_memory: bool, stack: ExitStack) -> str:
     return endpoint
 
 
+def _start_cluster(stack: ExitStack) -> None:
+    """The project's own Kubernetes control plane (tools/kube), for trying the whole flow
+    without a cluster; builds its binaries on first use."""
+    from chalicelib.local.control_plane import ControlPlane, ensure_built
+
+    _say("building the Kubernetes control plane if needed (first time: ~7 minutes)...")
+    ensure_built()
+    cluster = ControlPlane().start()
+    stack.callback(cluster.stop)
+    os.environ["LOCAL_KUBECONFIG_FILE"] = str(cluster.kubeconfig)
+    _say(f"Kubernetes control plane ready; kubeconfig: {cluster.kubeconfig}")
+
+
 def _serve(args: argparse.Namespace, stack: ExitStack) -> int:
+    if args.cluster:
+        _start_cluster(stack)
     endpoint = _prepare(args.state_dir, args.in_memory, stack)
     marker = args.state_dir / "dynamodb.endpoint"
     marker.write_text(endpoint)
@@ -139,14 +155,17 @@ def parser() -> argparse.ArgumentParser:
         default=DEFAULT_STATE_DIR,
         help="where the database and the generated secret live (.local)",
     )
+    root.add_argument("--port", type=int, default=8090)
+    root.add_argument("--frontend", type=Path, help="a built frontend to serve at /")
+    root.add_argument(
+        "--in-memory", action="store_true", help="keep no data (DynamoDB Local in memory)"
+    )
+    root.add_argument(
+        "--cluster",
+        action="store_true",
+        help="also start the built-in Kubernetes control plane and use it as the cluster",
+    )
     commands = root.add_subparsers(dest="command")
-    serve = commands.add_parser("serve", help="run the service (the default)")
-    for command in (root, serve):
-        command.add_argument("--port", type=int, default=8090)
-        command.add_argument("--frontend", type=Path, help="a built frontend to serve at /")
-        command.add_argument(
-            "--in-memory", action="store_true", help="keep no data (DynamoDB Local in memory)"
-        )
     user = commands.add_parser("create-user", help="create a user that can log in")
     user.add_argument("--email", required=True)
     user.add_argument("--password", help="omit to be prompted (or set ONECLICK_PASSWORD)")
