@@ -7,6 +7,7 @@ import logging
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -70,6 +71,28 @@ def table_sets() -> dict[str, str]:
     return {}
 
 
+@contextmanager
+def no_scans() -> Iterator[None]:
+    """Fail the test if the service issued a DynamoDB Scan: every request path must be a
+    key or index lookup (docs/access-patterns.md)."""
+    from botocore.client import BaseClient
+
+    original = BaseClient._make_api_call
+    scans: list[str] = []
+
+    def watch(client: BaseClient, operation: str, params: dict) -> object:
+        if operation == "Scan":
+            scans.append(str(params.get("TableName")))
+        return original(client, operation, params)
+
+    BaseClient._make_api_call = watch  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        BaseClient._make_api_call = original  # type: ignore[method-assign]
+    assert not scans, f"the service scanned {scans}; use a key or an index"
+
+
 def empty_all_tables(endpoint: str, prefix: str) -> None:
     """Delete every item between tests (a Scan is fine here: test data only)."""
     import boto3
@@ -102,7 +125,8 @@ def backend(
     monkeypatch.setenv("TABLE_PREFIX", prefix)
     monkeypatch.setenv("DYNAMODB_ENDPOINT", endpoint)
     reset_settings()
-    yield request.param
+    with no_scans():
+        yield request.param
     empty_all_tables(endpoint, prefix)
     monkeypatch.undo()
     reset_settings()

@@ -3,18 +3,18 @@ that must talk HTTP to it: the JS SDK contract tests and the PocketBase differen
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any, Self
+
+from http_json import request_json
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -117,21 +117,9 @@ class LocalServer:
         raw_body: bytes | None = None,
     ) -> tuple[int, Any]:
         """One HTTP request; returns (status, parsed JSON or None) and never raises on 4xx."""
-        data = (
-            raw_body
-            if raw_body is not None
-            else (json.dumps(body).encode() if body is not None else None)
+        return request_json(
+            self.url, method, path, token=token, body=body, raw_body=raw_body, headers=headers
         )
-        sent = {"Content-Type": "application/json", **(headers or {})}
-        if token:
-            sent["Authorization"] = token
-        request = urllib.request.Request(self.url + path, data=data, method=method, headers=sent)
-        try:
-            with urllib.request.urlopen(request, timeout=30) as reply:
-                status, text = reply.status, reply.read()
-        except urllib.error.HTTPError as error:
-            status, text = error.code, error.read()
-        return status, (json.loads(text) if text.strip() else None)
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> int | None:
         """Stop the server with ``sig`` (SIGINT is Ctrl-C) and return its exit code."""

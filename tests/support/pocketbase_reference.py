@@ -26,11 +26,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
+
+from http_json import request_json
 
 REPO_ROOT: Path = Path(__file__).resolve().parents[2]
 
@@ -253,33 +253,18 @@ class PocketBaseReference:
         """Send one request and return ``(status, parsed JSON or None)``; never raises on 4xx/5xx,
         because observing PocketBase's error answers is the point of the reference.
         """
-        all_headers = dict(headers or {})
-        data: bytes | None = raw_body
-        if body is not None:
-            data = json.dumps(body).encode("utf-8")
-        if data is not None:
-            all_headers.setdefault("Content-Type", "application/json")
-        if token is not None:
-            all_headers["Authorization"] = token
         if self._port is None:
             raise PocketBaseReferenceError("PocketBase reference is not started")
-        prepared = urllib.request.Request(
-            f"http://{HOST}:{self._port}{path}",
-            data=data,
-            method=method.upper(),
-            headers=all_headers,
+        return request_json(
+            self.url,
+            method,
+            path,
+            token=token,
+            body=body,
+            raw_body=raw_body,
+            headers=headers,
+            timeout=timeout,
         )
-        try:
-            with urllib.request.urlopen(prepared, timeout=timeout) as response:  # noqa: S310 (http only)
-                status, payload = response.status, response.read()
-        except urllib.error.HTTPError as error:
-            status, payload = error.code, error.read()
-        if not payload:
-            return status, None
-        try:
-            return status, json.loads(payload)
-        except ValueError:
-            return status, payload.decode("utf-8", errors="replace")
 
     def create_user(
         self, email: str, password: str, username: str | None = None, name: str = ""
