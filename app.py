@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chalice import Chalice, CORSConfig, Response
+from chalice import Chalice, CORSConfig, Rate, Response
 
 from chalicelib.auth import login
 from chalicelib.errors import BadRequest, NotFound
 from chalicelib.records import api as records
-from chalicelib.records import blueprints
+from chalicelib.records import blueprints, cascade
 from chalicelib.records.schema import USERS, find_collection
+from chalicelib.rollouts import cluster_cleanup, observe, state_machine
 from chalicelib.web.request import (
     BAD_AUTH_FORMAT,
     body_of,
@@ -31,6 +32,7 @@ CORS = CORSConfig(
     allow_headers=["Authorization", "Content-Type", "Accept-Language", "X-Requested-With"],
     max_age=86400,
 )
+cascade.register_before_delete(cluster_cleanup.remove_from_cluster)
 ANY_BODY = ["*/*"]  # request.body_of answers unsupported types with a PocketBase-shaped 400
 
 RECORDS = "/api/collections/{collection}/records"
@@ -138,6 +140,58 @@ def get_blueprint(blueprint_id: str) -> dict[str, Any]:
 @api
 def subscribe_blueprint(blueprint_id: str) -> dict[str, Any]:
     return blueprints.subscribe(blueprint_id, viewer_of(app.current_request))
+
+
+@route("/pb/{project_id}/{name}/status", ["GET"], pb=True)
+@api
+def deployment_status(project_id: str, name: str) -> dict[str, Any]:
+    return observe.status(project_id, name, viewer_of(app.current_request))
+
+
+@route("/pb/{project_id}/{name}/metrics", ["GET"], pb=True)
+@api
+def deployment_metrics(project_id: str, name: str) -> dict[str, Any]:
+    return observe.metrics(project_id, name, viewer_of(app.current_request))
+
+
+@route("/pb/{project_id}/{name}/events", ["GET"], pb=True)
+@api
+def deployment_events(project_id: str, name: str) -> dict[str, Any]:
+    return observe.events(project_id, name, viewer_of(app.current_request))
+
+
+@route("/pb/{project_id}/{name}/logs", ["GET"], pb=True)
+@api
+def pod_logs(project_id: str, name: str) -> Response:
+    request = app.current_request
+    text = observe.logs(project_id, name, query_of(request), viewer_of(request))
+    return Response(
+        body=text, status_code=200, headers={"Content-Type": "text/plain; charset=utf-8"}
+    )
+
+
+@route("/pb/cluster-info", ["GET"], pb=True)
+@api
+def cluster_info() -> dict[str, Any]:
+    return observe.cluster_info(viewer_of(app.current_request))
+
+
+@route("/pb/{project_id}/pod/{pod_name}", ["DELETE"], pb=True)
+@api
+def delete_pod(project_id: str, pod_name: str) -> str:
+    return observe.delete_pod(project_id, pod_name, viewer_of(app.current_request))
+
+
+@route("/pb/{project_id}/job/{job_name}", ["DELETE"], pb=True)
+@api
+def delete_job(project_id: str, job_name: str) -> str:
+    return observe.delete_job(project_id, job_name, viewer_of(app.current_request))
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def reconcile_rollouts(_event: object) -> int:
+    """Finish cluster changes that a failed or interrupted request left pending."""
+    return state_machine.reconcile_pending()
 
 
 @api

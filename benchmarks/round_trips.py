@@ -2,7 +2,8 @@
 DynamoDB Local (moto's server if Java is missing).
 
 Every request also authenticates: one GetItem for the caller's record (its tokenKey
-verifies the token). The table separates that from the record work.
+verifies the token). The table separates that from the record work. Rollouts are applied
+to the project's own Kubernetes control plane (tools/kube; built on first use).
 Usage: .venv/bin/python benchmarks/round_trips.py
 """
 
@@ -32,6 +33,7 @@ os.environ.update(
 from botocore.client import BaseClient  # noqa: E402
 
 CALLS: Counter[str] = Counter()
+MANIFEST = json.loads((ROOT / "infra" / "blueprints" / "nginx.json").read_text())
 _original = BaseClient._make_api_call
 
 
@@ -64,8 +66,20 @@ def database() -> Iterator[str]:
         server.stop()
 
 
+@contextmanager
+def cluster() -> Iterator[None]:
+    """Rollouts go to a cluster: the project's control plane, as the backend's role."""
+    from chalicelib.local.control_plane import ControlPlane, ensure_built
+
+    ensure_built()
+    with ControlPlane() as plane:
+        os.environ["LOCAL"] = "true"
+        os.environ["LOCAL_KUBECONFIG_FILE"] = str(plane.kubeconfig_for("one-click-backend"))
+        yield
+
+
 def main() -> None:
-    with database() as engine:
+    with database() as engine, cluster():
         run(engine)
 
 
@@ -109,7 +123,7 @@ def run(engine: str) -> None:
                 "post",
                 records.format("rollouts"),
                 {
-                    "manifest": {"spec": {}},
+                    "manifest": MANIFEST,
                     "user": uid,
                     "project": project["id"],
                     "deployment": deployment["id"],
@@ -166,7 +180,7 @@ def run(engine: str) -> None:
                     "post",
                     records.format("rollouts"),
                     {
-                        "manifest": {"spec": {}},
+                        "manifest": MANIFEST,
                         "user": uid,
                         "project": project["id"],
                         "deployment": deployment["id"],

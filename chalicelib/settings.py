@@ -36,6 +36,13 @@ class Settings:
     bcrypt_cost: int
     login_max_failures: int
     login_failure_window_seconds: int
+    kubeconfig_ssm_parameter: str | None
+    kubeconfig_secret_id: str | None
+    allow_privileged: bool
+    allow_host_aliases: bool
+    allow_node_selectors: bool
+    allow_tolerations: bool
+    allowed_service_accounts: frozenset[str]
 
 
 def _bool(env: dict[str, str], name: str, default: bool) -> bool:
@@ -94,7 +101,20 @@ def load_settings(env: dict[str, str]) -> Settings:
         bcrypt_cost=_int(env, "BCRYPT_COST", 12, 4, 16),
         login_max_failures=_int(env, "LOGIN_MAX_FAILURES", 5, 1, 1000),
         login_failure_window_seconds=_int(env, "LOGIN_FAILURE_WINDOW_SECONDS", 300, 1, 86400),
+        kubeconfig_ssm_parameter=_optional(env, "KUBECONFIG_SSM_PARAMETER"),
+        kubeconfig_secret_id=_optional(env, "KUBECONFIG_SECRET_ID"),
+        allow_privileged=_bool(env, "ALLOW_PRIVILEGED", False),
+        allow_host_aliases=_bool(env, "ALLOW_HOST_ALIASES", True),
+        allow_node_selectors=_bool(env, "ALLOW_NODE_SELECTORS", False),
+        allow_tolerations=_bool(env, "ALLOW_TOLERATIONS", False),
+        allowed_service_accounts=frozenset(
+            name.strip()
+            for name in env.get("ALLOWED_SERVICE_ACCOUNTS", "one-click,default").split(",")
+            if name.strip()
+        ),
     )
+    if settings.kubeconfig_ssm_parameter and settings.kubeconfig_secret_id:
+        raise ConfigError("Set at most one of KUBECONFIG_SSM_PARAMETER and KUBECONFIG_SECRET_ID")
     if not re.fullmatch(r"[A-Za-z0-9_.\-]{0,64}", settings.table_prefix):
         raise ConfigError(f"TABLE_PREFIX has characters DynamoDB refuses: {settings.table_prefix}")
     sources = [settings.jwt_secret, settings.jwt_secret_ssm_parameter, settings.jwt_secret_id]

@@ -31,6 +31,44 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto server's per-req
 
 
 @pytest.fixture(scope="session")
+def control_plane() -> Iterator[Any]:
+    """The real Kubernetes control plane (chalicelib/local/control_plane.py), one per
+    session: ``.kubeconfig`` (admin), ``.kubeconfig_for(user)``, ``.pod_log_file``."""
+    from chalicelib.local.control_plane import (
+        ControlPlane,
+        ControlPlaneError,
+        ensure_built,
+        missing_binaries,
+    )
+
+    def unavailable(why: str) -> None:
+        require(False, f"Kubernetes control plane unavailable: {why}")
+
+    if os.environ.get("KUBE_SKIP_BUILD") != "1":
+        try:
+            ensure_built()
+        except (ControlPlaneError, OSError) as err:
+            unavailable(str(err))
+    elif missing_binaries():
+        unavailable(f"missing binaries {missing_binaries()} and KUBE_SKIP_BUILD=1")
+    plane = ControlPlane(keep_work_dir=os.environ.get("KUBE_KEEP_WORKDIR") == "1")
+    try:
+        plane.start()
+    except ControlPlaneError as err:
+        unavailable(str(err))
+    try:
+        yield plane
+    finally:
+        plane.stop()
+
+
+@pytest.fixture(scope="session")
+def backend_kubeconfig(control_plane: Any) -> str:
+    """A kubeconfig for the least-privilege role the backend ships with (infra/rbac)."""
+    return str(control_plane.kubeconfig_for("one-click-backend"))
+
+
+@pytest.fixture(scope="session")
 def dynamodb_local_endpoint() -> Iterator[str]:
     from chalicelib.local.dynamodb_local import DynamoDBLocal, java_available
 
@@ -133,13 +171,20 @@ def backend(
 
 
 @pytest.fixture
-def api(backend: str) -> Iterator[Api]:
+def api(backend: str, backend_kubeconfig: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+    """The app as API Gateway drives it, on the test's tables and the real control plane."""
     from chalice.test import Client
 
     from app import app
+    from chalicelib.cluster import connection
 
+    monkeypatch.setenv("LOCAL", "true")
+    monkeypatch.setenv("LOCAL_KUBECONFIG_FILE", backend_kubeconfig)
+    reset_settings()
+    connection.reset()
     with Client(app) as client:
         yield Api(client)
+    connection.reset()
 
 
 @pytest.fixture

@@ -83,6 +83,18 @@ class ByBlueprint(GlobalSecondaryIndex[Any]):
     created = UnicodeAttribute(range_key=True)
 
 
+class PendingApply(GlobalSecondaryIndex[Any]):
+    """Sparse: only rollouts whose cluster apply has not been confirmed carry
+    ``pendingSince``, so the reconciler finds them with one Query."""
+
+    class Meta:
+        index_name = "pending-apply"
+        projection = AllProjection()
+
+    pendingKind = UnicodeAttribute(hash_key=True)
+    pendingSince = UnicodeAttribute(range_key=True)
+
+
 class ByOwner(GlobalSecondaryIndex[Any]):
     class Meta:
         index_name = "by-owner"
@@ -158,6 +170,9 @@ class DeploymentModel(_Record):
     avatar = UnicodeAttribute(default="")
     project = UnicodeAttribute()
     blueprint = UnicodeAttribute(null=True)  # "" is stored absent: index keys cannot be empty
+    # Not a PocketBase field: the running rollout's id. Every change of the running rollout
+    # rewrites this item under its version, which serializes concurrent rollouts.
+    runningRollout = UnicodeAttribute(null=True)
     by_user = ByUser()
     by_project = ByProject()
     by_blueprint = ByBlueprint()
@@ -174,9 +189,14 @@ class RolloutModel(_Record):
     project = UnicodeAttribute()
     hide = BooleanAttribute(default=False)
     deployment = UnicodeAttribute()
+    # Not PocketBase fields: set while the cluster has not confirmed this rollout's change
+    # (kind "apply" or "delete"), cleared once it has; the reconciler retries what is left.
+    pendingKind = UnicodeAttribute(null=True)
+    pendingSince = UnicodeAttribute(null=True)
     by_user = ByUser()
     by_project = ByProject()
     by_deployment = ByDeployment()
+    pending = PendingApply()
 
 
 class BlueprintModel(_Record):

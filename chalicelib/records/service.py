@@ -109,10 +109,8 @@ def _new_id(body: dict[str, Any]) -> str:
     return str(requested)
 
 
-def create_record(
-    name: str, body: dict[str, Any], query: dict[str, str], viewer: Viewer
-) -> dict[str, Any]:
-    collection = collection_or_404(name)
+def prepare_create(collection: Collection, body: dict[str, Any], viewer: Viewer) -> Record:
+    """A new record from the body, validated and rule-checked, not stored yet."""
     if not viewer.authenticated:
         raise BadRequest(CREATE_FAILED)
     stamp = values.now()
@@ -129,6 +127,14 @@ def create_record(
     errors.update(check_references(collection, record, None, viewer))
     if errors:
         raise Invalid(CREATE_FAILED, errors)
+    return record
+
+
+def create_record(
+    name: str, body: dict[str, Any], query: dict[str, str], viewer: Viewer
+) -> dict[str, Any]:
+    collection = collection_or_404(name)
+    record = prepare_create(collection, body, viewer)
     try:
         created = store.create(collection.name, record)
     except store.VersionConflict:
@@ -146,10 +152,10 @@ def _subscriber_update(before: Record, after: Record, viewer: Viewer) -> None:
         )
 
 
-def update_record(
-    name: str, record_id: str, body: dict[str, Any], query: dict[str, str], viewer: Viewer
-) -> dict[str, Any]:
-    collection = collection_or_404(name)
+def prepare_update(
+    collection: Collection, record_id: str, body: dict[str, Any], viewer: Viewer
+) -> tuple[Record, Record]:
+    """The stored record and what the body makes of it, validated and rule-checked."""
     before = fetch(collection, record_id)
     if not access.can_view(collection, before, viewer):
         raise NotFound()
@@ -172,6 +178,14 @@ def update_record(
     errors.update(check_references(collection, after, before, viewer))
     if errors:
         raise Invalid(UPDATE_FAILED, errors)
+    return before, after
+
+
+def update_record(
+    name: str, record_id: str, body: dict[str, Any], query: dict[str, str], viewer: Viewer
+) -> dict[str, Any]:
+    collection = collection_or_404(name)
+    before, after = prepare_update(collection, record_id, body, viewer)
     try:
         updated = store.update(collection.name, before, after)
     except store.VersionConflict:
@@ -179,11 +193,17 @@ def update_record(
     return render(collection, updated, query, viewer)
 
 
-def delete_record(name: str, record_id: str, viewer: Viewer) -> None:
-    collection = collection_or_404(name)
+def owned_record(collection: Collection, record_id: str, viewer: Viewer) -> Record:
+    """The record if the caller owns it; 404 otherwise (a failed rule, as in PocketBase)."""
     record = fetch(collection, record_id)
     if not access.owns(collection, record, viewer):
         raise NotFound()
+    return record
+
+
+def delete_record(name: str, record_id: str, viewer: Viewer) -> None:
+    collection = collection_or_404(name)
+    record = owned_record(collection, record_id, viewer)
     try:
         cascade.delete(collection.name, record)
     except store.VersionConflict:

@@ -10,7 +10,7 @@ Every read is a GetItem, BatchGetItem or Query on a key or index; nothing scans.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -308,6 +308,37 @@ def update(collection: str, before: Record, after: Record) -> Record:
     _index_upkeep(tx, collection, before, after)
     tx.commit()
     return _to_record(item)
+
+
+def write_together(
+    creates: Sequence[tuple[str, Record]] = (),
+    updates: Sequence[tuple[str, Record, Record]] = (),
+    deletes: Sequence[tuple[str, Record]] = (),
+) -> None:
+    """Several record writes as one transaction: all happen or none, each conditioned on
+    the version it was read at (creates: on the id being new). VersionConflict otherwise."""
+    _ensure_bound()
+    tx = _Transaction()
+    for collection, record in creates:
+        tx.save(_to_item(collection, record), f"record:{collection}", must_be_new=True)
+    for collection, before, after in updates:
+        item = _to_item(collection, after)
+        item.version = before["version"]
+        tx.save(item, f"record:{collection}")
+    for collection, record in deletes:
+        item = _to_item(collection, record)
+        item.version = record["version"]
+        tx.delete(item, f"record:{collection}")
+    tx.commit()
+
+
+def pending_rollouts() -> list[Record]:
+    """Rollouts whose cluster change is unconfirmed, oldest first (the reconciler's work)."""
+    index = model_for("rollouts").pending  # type: ignore[attr-defined]
+    found: list[Record] = []
+    for kind in ("apply", "delete"):
+        found.extend(_to_record(i) for i in index.query(kind))
+    return sorted(found, key=lambda r: r["pendingSince"])
 
 
 def delete_in_order(records: list[tuple[str, Record]]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Callable
 from typing import Any, ParamSpec
@@ -41,8 +42,9 @@ def error_response(error: ApiError) -> Response:
 
 
 def api(handler: Callable[P, Any]) -> Callable[P, Response]:
-    """Wrap a route: its return value becomes a 200 JSON response (``None``: 204), an
-    ``ApiError`` its PocketBase error body. An unreachable database is a 503 the client
+    """Wrap a route: its return value becomes a 200 JSON response (a ``str`` a JSON string,
+    as the original's ``"Pod deleted"``; ``None``: 204), an ``ApiError`` its PocketBase
+    error body. An unreachable database is a 503 the client
     may retry; anything else is a bug, logged with its traceback and answered with 500."""
 
     @functools.wraps(handler)
@@ -67,6 +69,8 @@ def api(handler: Callable[P, Any]) -> Callable[P, Response]:
             return result
         if result is None:
             return Response(body="", status_code=204)
+        if isinstance(result, str):
+            return json_response(json.dumps(result))
         return json_response(result)
 
     return wrapper

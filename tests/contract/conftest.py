@@ -9,6 +9,7 @@ from local_server import LocalServer
 
 
 @pytest.fixture(scope="session")
-def local_server(dynamodb_local_endpoint: str) -> Iterator[LocalServer]:
-    with LocalServer(dynamodb_local_endpoint) as server:
+def local_server(dynamodb_local_endpoint: str, backend_kubeconfig: str) -> Iterator[LocalServer]:
+    env = {"LOCAL_KUBECONFIG_FILE": backend_kubeconfig}
+    with LocalServer(dynamodb_local_endpoint, env) as server:
         yield server

@@ -33,9 +33,11 @@ def pocketbase(request: pytest.FixtureRequest) -> Iterator[PocketBaseReference]:
 
 
 @pytest.fixture(scope="session")
-def ours(dynamodb_local_endpoint: str) -> Iterator[LocalServer]:
-    """Our local server as users run it (``python -m chalicelib.local``), sign-up closed."""
-    with LocalServer(dynamodb_local_endpoint, {"ALLOW_SIGNUP": "false"}) as server:
+def ours(dynamodb_local_endpoint: str, backend_kubeconfig: str) -> Iterator[LocalServer]:
+    """Our local server as users run it (``python -m chalicelib.local``), sign-up closed,
+    on the real control plane."""
+    env = {"ALLOW_SIGNUP": "false", "LOCAL_KUBECONFIG_FILE": backend_kubeconfig}
+    with LocalServer(dynamodb_local_endpoint, env) as server:
         yield server
 
 

@@ -172,6 +172,7 @@ def assert_same(sides: tuple[Side, Side], reference: tuple[int, Any], mine: tupl
     pb_side, our_side = sides
     want = normalize(reference[1], pb_side)
     got = normalize(mine[1], our_side)
+    want, got = _rollout_hook_start_date(want, got)
     if isinstance(want, dict) and isinstance(got, dict) and want.get("message") == GENERIC:
         # PocketBase hides the reason; ours may state it (non-empty text, same place).
         assert isinstance(got.get("message"), str) and got["message"], got
@@ -185,6 +186,26 @@ def assert_same(sides: tuple[Side, Side], reference: tuple[int, Any], mine: tupl
             os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0]
         )
     return want
+
+
+HOOK_START_DATE = "<startDate set by the rollout hook>"
+
+
+def _rollout_hook_start_date(want: Any, got: Any) -> tuple[Any, Any]:
+    """One-Click's rollout hook (reference §3.1 step 6, §3.2) sets ``startDate`` to now on
+    every create, rollback and re-apply; plain PocketBase keeps the submitted value. Where
+    ours is a well-formed date, both are compared as the hook's value."""
+    if isinstance(want, list) and isinstance(got, list) and len(want) == len(got):
+        pairs = [_rollout_hook_start_date(w, g) for w, g in zip(want, got, strict=True)]
+        return [w for w, _ in pairs], [g for _, g in pairs]
+    if not (isinstance(want, dict) and isinstance(got, dict)):
+        return want, got
+    want, got = dict(want), dict(got)
+    for key in set(want) & set(got):
+        want[key], got[key] = _rollout_hook_start_date(want[key], got[key])
+    if got.get("collectionName") == "rollouts" and got.get("startDate") == "<date>":
+        want["startDate"] = got["startDate"] = HOOK_START_DATE
+    return want, got
 
 
 def shape_differences(want: Any, got: Any, path: str = "$") -> list[str]:
@@ -754,7 +775,23 @@ def test_deployments_validation(
     same(sides, "POST", records("deployments"), token="alice", body=body)
 
 
-def test_rollout_lifecycle(sides: tuple[Side, Side], world: dict[str, Any]) -> None:
+def _reactivate_rollout_a(sides: tuple[Side, Side]) -> None:
+    """Our hook ended ``rollout_a`` when another rollout of deployment_a started; make it the
+    running one again so later comparisons see the same scenario on both sides."""
+    status, body = sides[1].request(
+        "PATCH",
+        records("rollouts", sides[1].vars["rollout_a"]),
+        token=sides[1].vars["alice_token"],
+        body={"endDate": ""},
+    )
+    assert status == 200 and body["endDate"] == "", body
+
+
+def test_allowed_rollout_lifecycle(sides: tuple[Side, Side], world: dict[str, Any]) -> None:
+    """One-Click's rollout hook (reference §3.1-3.2), which plain PocketBase does not have:
+    a new rollout ends the deployment's running one, so exactly one runs; a rollback
+    (``endDate: ""``) makes that rollout the running one again. PocketBase alone keeps every
+    rollout as submitted. Records otherwise answer the same (hide, stop, delete)."""
     base = {
         "manifest": MANIFEST,
         "startDate": "",
@@ -765,14 +802,19 @@ def test_rollout_lifecycle(sides: tuple[Side, Side], world: dict[str, Any]) -> N
     }
     reference, mine = create(sides, "rollout_tmp", "rollouts", base, "alice")
     assert_same(sides, reference, mine)
-    # Rollback: RFC 3339 start date normalized to PocketBase's format.
-    same(
-        sides,
-        "PATCH",
-        records("rollouts", "{rollout_tmp}"),
-        token="alice",
-        body={**base, "startDate": "2024-05-01T12:00:00.000Z", "hide": False},
-    )
+
+    def running() -> list[list[str]]:
+        answers = send(sides, "GET", records("rollouts", query=FULL_LIST), token="alice")
+        return [
+            sorted(
+                side.names.get(r["id"], r["id"])
+                for r in answer[1]["items"]
+                if r["endDate"] == "" and r["deployment"] == side.vars["deployment_a"]
+            )
+            for side, answer in zip(sides, answers, strict=True)
+        ]
+
+    assert running() == [["rollout_a", "rollout_tmp"], ["rollout_tmp"]]
     same(sides, "PATCH", records("rollouts", "{rollout_tmp}"), token="alice", body={"hide": True})
     same(
         sides,
@@ -781,14 +823,12 @@ def test_rollout_lifecycle(sides: tuple[Side, Side], world: dict[str, Any]) -> N
         token="alice",
         body={"endDate": "2024-05-02 13:14:15.678Z"},
     )
+    assert running() == [["rollout_a"], []]
     same(sides, "PATCH", records("rollouts", "{rollout_tmp}"), token="alice", body={"endDate": ""})
-    same(
-        sides,
-        "GET",
-        records("rollouts", query=f"{FULL_LIST}&expand=project,deployment"),
-        token="alice",
-    )
+    assert running() == [["rollout_a", "rollout_tmp"], ["rollout_tmp"]]
     same(sides, "DELETE", records("rollouts", "{rollout_tmp}"), token="alice")
+    _reactivate_rollout_a(sides)
+    assert running() == [["rollout_a"], ["rollout_a"]]
 
 
 @pytest.mark.parametrize(
@@ -799,7 +839,6 @@ def test_rollout_lifecycle(sides: tuple[Side, Side], world: dict[str, Any]) -> N
         {"manifest": ""},
         {"manifest": []},
         {"deployment": ""},
-        {"hide": True, "manifest": {"spec": {}}},
     ],
     ids=[
         "manifest-missing",
@@ -807,7 +846,6 @@ def test_rollout_lifecycle(sides: tuple[Side, Side], world: dict[str, Any]) -> N
         "manifest-empty-string",
         "manifest-empty-list",
         "no-deployment",
-        "minimal-manifest",
     ],
 )
 def test_rollouts_validation(
@@ -933,7 +971,6 @@ def test_value_casting(sides: tuple[Side, Side], world: dict[str, Any]) -> None:
         {"startDate": "2024-05-01"},
         {"startDate": "2024-05-01 10:11:12"},
         {"startDate": "2024-05-01T10:11:12+02:00"},
-        {"endDate": "2024-05-01T10:11:12.123456Z"},
     ):
         reference, mine = same(
             sides,
@@ -946,6 +983,7 @@ def test_value_casting(sides: tuple[Side, Side], world: dict[str, Any]) -> None:
             sides[0].remember("rollout_cast", reference[1]["id"])
             sides[1].remember("rollout_cast", mine[1]["id"])
             same(sides, "DELETE", records("rollouts", "{rollout_cast}"), token="alice")
+    _reactivate_rollout_a(sides)
     reference, mine = same(
         sides, "POST", records("projects"), token="alice", body={"name": 123, "user": "{alice}"}
     )
@@ -1503,3 +1541,44 @@ def test_key_order_matches() -> None:
         for issue, tests in sorted(KEY_ORDER_ISSUES.items())
     ]
     assert not report, "\n".join(report)
+
+
+@pytest.mark.parametrize(
+    ("change", "message", "field"),
+    [
+        ({"endDate": "2024-05-01T10:11:12.123456Z"}, "endDate is not allowed on create", None),
+        ({"manifest": {"spec": {}}}, "Failed to create record.", "manifest"),
+        (
+            {"manifest": {**MANIFEST, "apiVersion": "apps/v1", "kind": "Deployment"}},
+            "Failed to create record.",
+            "manifest",
+        ),
+    ],
+    ids=["enddate-on-create", "minimal-manifest", "not-a-rollout"],
+)
+def test_allowed_rollout_create_checks(
+    sides: tuple[Side, Side],
+    world: dict[str, Any],
+    change: dict[str, Any],
+    message: str,
+    field: str | None,
+) -> None:
+    """PocketBase alone stores any rollout (PB 200). Ours: the original hook's 400 for an
+    endDate on create (§3.1 step 3), and a 400 listing the offending fields for a manifest
+    that is not a valid one-click.dev/v1alpha1 Rollout (issue 4: validated before apply)."""
+    body = {
+        "manifest": MANIFEST,
+        "project": "{project_a}",
+        "deployment": "{deployment_a}",
+        "user": "{alice}",
+        **change,
+    }
+    reference, mine = send(sides, "POST", records("rollouts"), token="alice", body=body)
+    assert reference[0] == 200, reference
+    assert mine[0] == 400 and mine[1]["message"] == message, mine
+    if field is None:
+        assert mine[1]["data"] == {}
+    else:
+        assert mine[1]["data"][field]["code"] == "validation_invalid_manifest"
+        assert mine[1]["data"][field]["message"]
+    _delete_on_pocketbase(sides[0], "rollouts", reference[1]["id"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -77,22 +78,20 @@ class User:
     record: dict[str, Any]
 
 
-MANIFEST = {
-    "apiVersion": "one-click.dev/v1alpha1",
-    "kind": "Rollout",
-    "spec": {
-        "image": {
-            "registry": "docker.io",
-            "repository": "library/nginx",
-            "tag": "1.27",
-            "username": "bot",
-            "password": "hunter2",
-        },
-        "secrets": [{"name": "API_KEY", "value": "s3cr3t"}],
-        "interfaces": [{"name": "http", "port": 80}],
-        "volumes": [],
-    },
-}
+NGINX_BLUEPRINT = Path(__file__).resolve().parents[2] / "infra" / "blueprints" / "nginx.json"
+
+
+def nginx_manifest(tag: str = "1.27") -> dict[str, Any]:
+    """The nginx blueprint (reference §8) as a rollout manifest: valid for the CRD."""
+    manifest = json.loads(NGINX_BLUEPRINT.read_text())
+    manifest["spec"]["image"]["tag"] = tag
+    return manifest
+
+
+# With credentials, so tests can see them blanked for everyone but the owner.
+MANIFEST = nginx_manifest()
+MANIFEST["spec"]["image"].update(username="bot", password="hunter2")
+MANIFEST["spec"]["secrets"] = [{"name": "API_KEY", "value": "s3cr3t"}]
 
 
 def records(collection: str) -> str:

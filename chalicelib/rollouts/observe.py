@@ -1,0 +1,81 @@
+"""The custom ``/pb`` cluster routes, owner-checked (reference §2.2 had no checks at all):
+the project must be the caller's and the deployment must belong to it, else 404; pods
+and jobs must carry the project's label (checked by the cluster adapter)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.cluster import observe, workloads
+from chalicelib.errors import BadRequest, NotFound, Unauthorized
+from chalicelib.records import service
+from chalicelib.records.access import Viewer
+from chalicelib.records.schema import DEPLOYMENTS, PROJECTS
+from chalicelib.records.store import Record
+
+
+def _project(project_id: str, viewer: Viewer) -> Record:
+    if not viewer.authenticated:
+        raise Unauthorized()
+    return service.owned_record(PROJECTS, project_id, viewer)
+
+
+def _deployment(project_id: str, deployment_id: str, viewer: Viewer) -> Record:
+    _project(project_id, viewer)
+    deployment = service.owned_record(DEPLOYMENTS, deployment_id, viewer)
+    if deployment["project"] != project_id:
+        raise NotFound()
+    return deployment
+
+
+def status(project_id: str, deployment_id: str, viewer: Viewer) -> dict[str, Any]:
+    _deployment(project_id, deployment_id, viewer)
+    return observe.rollout_status(project_id, deployment_id)
+
+
+def metrics(project_id: str, deployment_id: str, viewer: Viewer) -> dict[str, Any]:
+    _deployment(project_id, deployment_id, viewer)
+    return observe.deployment_metrics(project_id, deployment_id)
+
+
+def events(project_id: str, deployment_id: str, viewer: Viewer) -> dict[str, Any]:
+    _deployment(project_id, deployment_id, viewer)
+    return observe.deployment_events(project_id, deployment_id)
+
+
+def logs(project_id: str, pod_name: str, query: dict[str, str], viewer: Viewer) -> str:
+    _project(project_id, viewer)
+    return observe.pod_logs(
+        project_id,
+        pod_name,
+        tail_lines=_positive(query, "tailLines"),
+        since_seconds=_positive(query, "sinceSeconds"),
+        container=query.get("container") or None,
+    )
+
+
+def cluster_info(viewer: Viewer) -> dict[str, Any]:
+    if not viewer.authenticated:
+        raise Unauthorized()
+    return observe.cluster_info()
+
+
+def delete_pod(project_id: str, pod_name: str, viewer: Viewer) -> str:
+    _project(project_id, viewer)
+    workloads.delete_pod(project_id, pod_name)
+    return "Pod deleted"
+
+
+def delete_job(project_id: str, job_name: str, viewer: Viewer) -> str:
+    _project(project_id, viewer)
+    workloads.delete_job(project_id, job_name)
+    return "Job deleted"
+
+
+def _positive(query: dict[str, str], name: str) -> int | None:
+    raw = query.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) == 0:
+        raise BadRequest(f"{name} must be a positive whole number.")
+    return int(raw)

@@ -1,0 +1,239 @@
+"""The rollout state machine (reference §3.1-3.3), atomic where the original was not.
+
+A deployment has at most one running rollout (``endDate == ""``). Every change of which
+rollout runs is one DynamoDB transaction that rewrites the deployment item under its
+version (its hidden ``runningRollout`` pointer), ends the previous running rollout and
+writes the new one: two concurrent clicks cannot both win, and none is lost.
+
+Records and cluster cannot drift apart: the transaction marks the rollout ``pending``, the
+cluster call follows, and then the mark is cleared. If the cluster call fails, the records
+are put back as they were and the caller gets the error; if even that fails (or the Lambda
+dies), the mark stays and ``reconcile_pending`` finishes the cluster side later.
+
+Fixed against the original: a hide-only change or an edit of a historical rollout never
+touches the cluster (§3.2's last row deleted the live deployment); every running rollout
+is ended, not just the first; deleting the running rollout removes its resource reliably.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from chalicelib.cluster import namespaces
+from chalicelib.cluster import rollouts as cluster
+from chalicelib.errors import BadRequest, Conflict
+from chalicelib.records import service, store, values
+from chalicelib.records.access import Viewer
+from chalicelib.records.schema import ROLLOUTS
+from chalicelib.records.store import Record
+
+logger = logging.getLogger("oneclick.rollouts")
+
+ENDDATE_ON_CREATE = "endDate is not allowed on create"
+_ATTEMPTS = 3
+# Ignore a pending mark younger than this: its request may still be on its way.
+RECONCILE_AFTER_SECONDS = 120
+
+
+def _running_besides(deployment: Record, rollout_id: str) -> list[Record]:
+    """Every running rollout of the deployment except ``rollout_id``: the pointer (read
+    consistently) plus any the index shows, so data from before the pointer is covered."""
+    found = {r["id"]: r for r in store.query("rollouts", "deployment", deployment["id"])}
+    pointer = deployment.get("runningRollout")
+    if pointer and pointer not in found:
+        current = store.get("rollouts", pointer)
+        if current is not None:
+            found[pointer] = current
+    return [r for i, r in found.items() if i != rollout_id and r["endDate"] == ""]
+
+
+def _owner_namespace(project: Record, viewer: Viewer) -> None:
+    user = viewer.user or {}
+    namespaces.ensure_namespace(
+        project["id"], project["user"], user.get("username", ""), user.get("name", "")
+    )
+
+
+def _restore(changed: list[tuple[str, Record | None, str]]) -> None:
+    """Put records back as they were before a failed cluster call (``None``: created)."""
+    creates_undone, updates = [], []
+    for collection, before, record_id in changed:
+        current = store.get(collection, record_id)
+        if current is None:
+            continue
+        if before is None:
+            creates_undone.append((collection, current))
+        else:
+            updates.append((collection, current, dict(before, version=current["version"])))
+    store.write_together(updates=updates, deletes=creates_undone)
+
+
+def _confirm(rollout_id: str) -> Record:
+    """Clear the pending mark once the cluster has the change."""
+    for _ in range(_ATTEMPTS):
+        current = store.get("rollouts", rollout_id)
+        if current is None or not current["pendingKind"]:
+            return current or {}
+        try:
+            return store.update("rollouts", current, dict(current, pendingKind="", pendingSince=""))
+        except store.VersionConflict:
+            continue
+    raise Conflict()
+
+
+def _activate(target: Record, before: Record | None, project: Record) -> Record:
+    """Make ``target`` the running rollout of its deployment and apply it to the cluster.
+    ``before`` is the stored rollout for a rollback/re-apply, ``None`` for a new one."""
+    for _ in range(_ATTEMPTS):
+        deployment = store.get("deployments", target["deployment"])
+        if deployment is None:
+            raise Conflict()
+        stamp = values.now()
+        pending = dict(target, endDate="", startDate=stamp, pendingKind="apply", pendingSince=stamp)
+        ended = _running_besides(deployment, target["id"])
+        updates = [("deployments", deployment, dict(deployment, runningRollout=target["id"]))]
+        updates += [("rollouts", r, dict(r, endDate=stamp, updated=stamp)) for r in ended]
+        if before is not None:
+            updates.append(("rollouts", before, pending))
+        try:
+            store.write_together(creates=[] if before else [("rollouts", pending)], updates=updates)
+            break
+        except store.VersionConflict:
+            if before is not None:
+                before = store.get("rollouts", before["id"])
+                if before is None:
+                    raise Conflict() from None
+            continue
+    else:
+        raise Conflict()
+    changed = [
+        ("deployments", deployment, deployment["id"]),
+        *(("rollouts", r, r["id"]) for r in ended),
+        ("rollouts", before, target["id"]),
+    ]
+    try:
+        cluster.apply_rollout(project["id"], deployment["id"], target["id"], pending["manifest"])
+    except Exception:
+        _undo_or_leave_pending(changed)
+        raise
+    return _confirm(target["id"])
+
+
+def _deactivate(before: Record, after: Record, project: Record, delete: bool) -> Record | None:
+    """Stop the running rollout ``before`` (``after`` carries its endDate) and remove its
+    resource; with ``delete`` the record goes too."""
+    deployment = store.get("deployments", before["deployment"])
+    stamp = values.now()
+    stopped = dict(
+        after, endDate=after["endDate"] or stamp, pendingKind="delete", pendingSince=stamp
+    )
+    updates = [("rollouts", before, stopped)]
+    if deployment is not None and deployment.get("runningRollout") == before["id"]:
+        updates.append(("deployments", deployment, dict(deployment, runningRollout="")))
+    try:
+        store.write_together(updates=updates)
+    except store.VersionConflict:
+        raise Conflict() from None
+    changed = [(c, b, b["id"]) for c, b, _ in updates]
+    try:
+        cluster.delete_rollout(project["id"], before["deployment"])
+    except Exception:
+        _undo_or_leave_pending(changed)
+        raise
+    confirmed = _confirm(before["id"])
+    if delete:
+        store.delete_in_order([("rollouts", confirmed)])
+        return None
+    return confirmed
+
+
+def _undo_or_leave_pending(changed: list[tuple[str, Record | None, str]]) -> None:
+    try:
+        _restore(changed)
+    except Exception:  # noqa: BLE001 - the original error is what the caller must see
+        logger.exception(
+            "could not restore records after a failed cluster call; "
+            "the pending mark stays for the reconciler"
+        )
+
+
+def create_rollout(body: dict[str, Any], query: dict[str, str], viewer: Viewer) -> dict[str, Any]:
+    rollout = service.prepare_create(ROLLOUTS, body, viewer)
+    if rollout["endDate"]:  # checked after field validation, as the original's hook was
+        raise BadRequest(ENDDATE_ON_CREATE)
+    project = store.get("projects", rollout["project"])
+    assert project is not None  # noqa: S101 - check_references verified it exists and is ours
+    _owner_namespace(project, viewer)
+    cluster.validate_manifest(project["id"], rollout["deployment"], rollout["manifest"])
+    return service.render(ROLLOUTS, _activate(rollout, None, project), query, viewer)
+
+
+def update_rollout(
+    record_id: str, body: dict[str, Any], query: dict[str, str], viewer: Viewer
+) -> dict[str, Any]:
+    before, after = service.prepare_update(ROLLOUTS, record_id, body, viewer)
+    project = store.get("projects", after["project"])
+    assert project is not None  # noqa: S101 - prepare_update checked the references
+    was_running, runs = before["endDate"] == "", after["endDate"] == ""
+    touches_cluster = runs and (
+        not was_running
+        or after["manifest"] != before["manifest"]
+        or after["deployment"] != before["deployment"]
+    )
+    if touches_cluster:
+        _owner_namespace(project, viewer)
+        cluster.validate_manifest(
+            project["id"],
+            after["deployment"],
+            after["manifest"],
+            failure_message=service.UPDATE_FAILED,
+        )
+        result = _activate(after, before, project)
+    elif was_running and not runs:
+        result = _deactivate(before, after, project, delete=False) or {}
+    else:
+        # hide, an unchanged re-save, or an edit of a historical rollout: records only
+        try:
+            result = store.update("rollouts", before, after)
+        except store.VersionConflict:
+            raise Conflict() from None
+    return service.render(ROLLOUTS, result, query, viewer)
+
+
+def delete_rollout(record_id: str, viewer: Viewer) -> None:
+    rollout = service.owned_record(ROLLOUTS, record_id, viewer)
+    if rollout["endDate"] != "":
+        store.delete_in_order([("rollouts", rollout)])
+        return
+    project = store.get("projects", rollout["project"])
+    assert project is not None  # noqa: S101 - a rollout's project outlives it (cascade order)
+    _deactivate(rollout, dict(rollout, endDate=values.now()), project, delete=True)
+
+
+def reconcile_pending(now: str | None = None) -> int:
+    """Finish cluster changes whose request died half-way; returns how many were settled."""
+    settled = 0
+    age = timedelta(seconds=RECONCILE_AFTER_SECONDS)
+    cutoff = values.format_date(values.parse_date(now or values.now()) - age)
+    for rollout in store.pending_rollouts():
+        if rollout["pendingSince"] > cutoff:
+            continue
+        deployment = store.get("deployments", rollout["deployment"])
+        if (
+            rollout["pendingKind"] == "apply"
+            and deployment
+            and rollout["endDate"] == ""
+            and (deployment.get("runningRollout") == rollout["id"])
+        ):
+            cluster.apply_rollout(
+                rollout["project"], rollout["deployment"], rollout["id"], rollout["manifest"]
+            )
+        elif rollout["pendingKind"] == "delete" and not (
+            deployment and deployment.get("runningRollout")
+        ):
+            cluster.delete_rollout(rollout["project"], rollout["deployment"])
+        _confirm(rollout["id"])
+        settled += 1
+    return settled

@@ -1,0 +1,313 @@
+"""The rollout state machine and the /pb cluster routes, end to end: the Chalice app on
+DynamoDB Local driving the real control plane as the least-privilege backend user."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from api_client import MANIFEST, Api, make_deployment, make_project, nginx_manifest, records
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+# The real DynamoDB engine only: every test here also costs cluster time.
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.dynamodb_local,
+    pytest.mark.parametrize("backend", ["dynamodb_local"], indirect=True),
+]
+
+GROUP, VERSION, PLURAL = "one-click.dev", "v1alpha1", "rollouts"
+NGINX = nginx_manifest()
+tagged = nginx_manifest
+
+
+@pytest.fixture
+def admin(control_plane: Any) -> k8s.ApiClient:
+    return k8s_config.new_client_from_config(config_file=str(control_plane.kubeconfig))
+
+
+def custom(admin: k8s.ApiClient, project: dict, deployment: dict) -> dict | None:
+    try:
+        return k8s.CustomObjectsApi(admin).get_namespaced_custom_object(
+            GROUP, VERSION, project["id"], PLURAL, deployment["id"]
+        )
+    except k8s.ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def rollout(api: Api, user, project: dict, deployment: dict, manifest: dict) -> Any:
+    return api.post(
+        records("rollouts"),
+        {
+            "manifest": manifest,
+            "startDate": "",
+            "endDate": "",
+            "project": project["id"],
+            "user": user.id,
+            "deployment": deployment["id"],
+        },
+        token=user.token,
+    )
+
+
+def running(api: Api, user, deployment: dict) -> list[dict]:
+    items = api.get(records("rollouts") + "?perPage=500", token=user.token).body["items"]
+    return [r for r in items if r["deployment"] == deployment["id"] and r["endDate"] == ""]
+
+
+def test_create_applies_and_the_next_rollout_replaces_it(api: Api, make_user, admin) -> None:
+    user = make_user("Jan Lauber")
+    project = make_project(api, user)
+    deployment = make_deployment(api, user, project)
+    first = rollout(api, user, project, deployment, tagged("1.27"))
+    assert first.status == 200, first.body
+    assert first.body["endDate"] == "" and first.body["startDate"] != ""
+    resource = custom(admin, project, deployment)
+    assert resource is not None and resource["spec"]["image"]["tag"] == "1.27"
+    assert resource["metadata"]["labels"] == {
+        "one-click.dev/projectId": project["id"],
+        "one-click.dev/deploymentId": deployment["id"],
+        "one-click.dev/rolloutId": first.body["id"],
+    }
+    namespace = k8s.CoreV1Api(admin).read_namespace(project["id"])
+    assert namespace.metadata.labels["one-click.dev/userId"] == user.id
+    second = rollout(api, user, project, deployment, tagged("1.28"))
+    assert second.status == 200, second.body
+    assert [r["id"] for r in running(api, user, deployment)] == [second.body["id"]]
+    resource = custom(admin, project, deployment)
+    assert resource["spec"]["image"]["tag"] == "1.28"
+    assert resource["metadata"]["labels"]["one-click.dev/rolloutId"] == second.body["id"]
+    ended = api.get(records("rollouts") + f"/{first.body['id']}", token=user.token).body
+    assert ended["endDate"] != ""
+
+
+def test_enddate_on_create_and_invalid_manifests_are_400(api: Api, make_user, admin) -> None:
+    user = make_user()
+    project = make_project(api, user)
+    deployment = make_deployment(api, user, project)
+    with_end = api.post(
+        records("rollouts"),
+        {
+            "manifest": NGINX,
+            "endDate": "2024-01-01T00:00:00Z",
+            "project": project["id"],
+            "user": user.id,
+            "deployment": deployment["id"],
+        },
+        token=user.token,
+    )
+    assert with_end.status == 400
+    assert with_end.body["message"] == "endDate is not allowed on create"
+    broken = nginx_manifest()
+    del broken["spec"]["image"]["tag"]
+    broken["spec"]["horizontalScale"]["minReplicas"] = "one"
+    reply = rollout(api, user, project, deployment, broken)
+    assert reply.status == 400
+    message = reply.body["data"]["manifest"]["message"]
+    assert "spec.image.tag" in message and "minReplicas" in message
+    privileged = tagged("1.27")
+    privileged["spec"]["securityContext"] = {"privileged": True}
+    denied = rollout(api, user, project, deployment, privileged)
+    assert denied.status == 400 and "privileged" in denied.body["data"]["manifest"]["message"]
+    assert rollout(api, user, project, deployment, MANIFEST | {"kind": "Pod"}).status == 400
+    assert running(api, user, deployment) == []
+    assert custom(admin, project, deployment) is None
+
+
+def test_hide_and_historical_edits_never_touch_the_cluster(api: Api, make_user, admin) -> None:
+    user = make_user()
+    project = make_project(api, user)
+    deployment = make_deployment(api, user, project)
+    old = rollout(api, user, project, deployment, tagged("1.26")).body
+    new = rollout(api, user, project, deployment, tagged("1.27")).body
+    generation = custom(admin, project, deployment)["metadata"]["generation"]
+    for rollout_id, body in (
+        (new["id"], {"hide": True}),
+        (old["id"], {"hide": True}),
+        (old["id"], {"manifest": tagged("0.1")}),
+        (old["id"], {}),
+    ):
+        reply = api.patch(records("rollouts") + f"/{rollout_id}", body, token=user.token)
+        assert reply.status == 200, reply.body
+    resource = custom(admin, project, deployment)
+    assert resource["metadata"]["generation"] == generation  # status writes do not count
+    assert resource["spec"]["image"]["tag"] == "1.27"
+
+
+def test_rollback_stop_and_delete(api: Api, make_user, admin) -> None:
+    user = make_user()
+    project = make_project(api, user)
+    deployment = make_deployment(api, user, project)
+    old = rollout(api, user, project, deployment, tagged("1.26")).body
+    new = rollout(api, user, project, deployment, tagged("1.27")).body
+    back = api.patch(
+        records("rollouts") + f"/{old['id']}",
+        {**old, "endDate": "", "hide": False},
+        token=user.token,
+    )
+    assert back.status == 200 and back.body["endDate"] == ""
+    assert [r["id"] for r in running(api, user, deployment)] == [old["id"]]
+    assert custom(admin, project, deployment)["spec"]["image"]["tag"] == "1.26"
+    stop = api.patch(
+        records("rollouts") + f"/{old['id']}", {"endDate": "2030-01-01T00:00:00Z"}, token=user.token
+    )
+    assert stop.status == 200 and stop.body["endDate"] == "2030-01-01 00:00:00.000Z"
+    assert custom(admin, project, deployment) is None and running(api, user, deployment) == []
+    again = api.patch(records("rollouts") + f"/{new['id']}", {"endDate": ""}, token=user.token)
+    assert again.status == 200 and custom(admin, project, deployment) is not None
+    assert api.delete(records("rollouts") + f"/{new['id']}", token=user.token).status == 204
+    assert custom(admin, project, deployment) is None
+    assert api.get(records("rollouts") + f"/{new['id']}", token=user.token).status == 404
+
+
+def test_concurrent_rollouts_leave_exactly_one_running(api: Api, make_user, admin) -> None:
+    from chalicelib.records.access import Viewer
+    from chalicelib.records.store import get
+    from chalicelib.rollouts.state_machine import create_rollout
+
+    user = make_user()
+    project = make_project(api, user)
+    deployment = make_deployment(api, user, project)
+    viewer = Viewer(get("users", user.id))
+    outcomes: list[str] = []
+
+    def click(tag: str) -> None:
+        body = {
+            "manifest": tagged(tag),
+            "project": project["id"],
+            "user": user.id,
+            "deployment": deployment["id"],
+        }
+        try:
+            outcomes.append(create_rollout(body, {}, viewer)["id"])
+        except Exception as error:  # noqa: BLE001 - a conflict is an allowed outcome
+            outcomes.append(type(error).__name__)
+
+    threads = [threading.Thread(target=click, args=(f"1.{n}",)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    winners = [o for o in outcomes if len(o) == 15]
+    assert winners and all(o in {"Conflict", *winners} for o in outcomes), outcomes
+    now_running = running(api, user, deployment)
+    assert len(now_running) == 1
+    resource = custom(admin, project, deployment)
+    assert resource["metadata"]["labels"]["one-click.dev/rolloutId"] == now_running[0]["id"]
+
+
+def test_cluster_failure_leaves_records_as_before(
+    api: Api, make_user, admin, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    from chalicelib.cluster import connection
+
+    user = make_user()
+    project = make_project(api, user)
+    deployment = make_deployment(api, user, project)
+    first = rollout(api, user, project, deployment, tagged("1.26")).body
+    from chalicelib.cluster import rollouts as cluster_rollouts
+    from chalicelib.errors import ServiceUnavailable
+
+    def unreachable(*_args: object) -> None:
+        raise ServiceUnavailable("The Kubernetes cluster is not reachable.")
+
+    monkeypatch.setattr(cluster_rollouts, "apply_rollout", unreachable)
+    reply = rollout(api, user, project, deployment, tagged("1.27"))
+    assert reply.status == 503 and reply.body["code"] == 503
+    assert [r["id"] for r in running(api, user, deployment)] == [first["id"]]
+    items = api.get(records("rollouts"), token=user.token).body["items"]
+    assert [r["id"] for r in items] == [first["id"]]
+    assert custom(admin, project, deployment)["spec"]["image"]["tag"] == "1.26"
+    connection.reset()
+
+
+def test_pb_routes_are_owner_checked(api: Api, make_user, admin, control_plane) -> None:
+    user, other = make_user(), make_user()
+    project = make_project(api, user)
+    deployment = make_deployment(api, user, project)
+    assert rollout(api, user, project, deployment, tagged("1.27")).status == 200
+    base = f"/pb/{project['id']}/{deployment['id']}"
+    deadline = time.monotonic() + 60
+    status = api.get(base + "/status", token="Bearer " + user.token)
+    while status.status != 200 and time.monotonic() < deadline:
+        time.sleep(1)
+        status = api.get(base + "/status", token="Bearer " + user.token)
+    assert status.status == 200, status.body
+    assert set(status.body["deployment"]) == {"replicas", "podNames", "resources", "status"}
+    for path in ("/status", "/metrics", "/events"):
+        assert api.get(base + path, token=other.token).status == 404
+        assert api.get("/api" + base + path).status == 401
+        assert api.get("/api" + base + path, token=user.token).status == 200
+    events = api.get(base + "/events", token=user.token).body["events"]
+    assert isinstance(events, list)
+    info = api.get("/pb/cluster-info", token=user.token)
+    assert info.status == 200 and set(info.body) == {"storageClasses", "ingressClasses"}
+    assert api.get("/pb/cluster-info").status == 401
+    assert (
+        api.call("DELETE", f"/pb/kube-system/pod/{uuid.uuid4().hex[:8]}", token=user.token).status
+        == 404
+    )
+    assert api.call("DELETE", f"/pb/{project['id']}/pod/nope", token=other.token).status == 404
+
+
+def test_deleting_deployment_and_project_cleans_the_cluster(api: Api, make_user, admin) -> None:
+    user = make_user()
+    project = make_project(api, user)
+    deployment = make_deployment(api, user, project)
+    assert rollout(api, user, project, deployment, tagged("1.27")).status == 200
+    assert (
+        api.delete(records("deployments") + f"/{deployment['id']}", token=user.token).status == 204
+    )
+    assert custom(admin, project, deployment) is None
+    assert api.delete(records("projects") + f"/{project['id']}", token=user.token).status == 204
+    core = k8s.CoreV1Api(admin)
+    try:
+        namespace = core.read_namespace(project["id"])
+        assert namespace.metadata.deletion_timestamp is not None
+    except k8s.ApiException as error:
+        assert error.status == 404
+
+
+def test_reconciler_finishes_what_a_dead_request_left(
+    api: Api, make_user, admin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cluster call fails and so does putting the records back (as if the Lambda died):
+    the rollout stays marked pending, and the scheduled reconciler applies it later."""
+    from chalicelib.cluster import rollouts as cluster_rollouts
+    from chalicelib.errors import ServiceUnavailable
+    from chalicelib.records import store, values
+    from chalicelib.rollouts import state_machine
+
+    user = make_user()
+    project = make_project(api, user)
+    deployment = make_deployment(api, user, project)
+    real_apply = cluster_rollouts.apply_rollout
+
+    def unreachable(*_args: object) -> None:
+        raise ServiceUnavailable("The Kubernetes cluster is not reachable.")
+
+    def cannot_restore(_changed: object) -> None:
+        raise RuntimeError("DynamoDB went away too")
+
+    monkeypatch.setattr(cluster_rollouts, "apply_rollout", unreachable)
+    monkeypatch.setattr(state_machine, "_restore", cannot_restore)
+    assert rollout(api, user, project, deployment, tagged("1.27")).status == 503
+    [pending] = store.pending_rollouts()
+    assert pending["pendingKind"] == "apply" and custom(admin, project, deployment) is None
+    monkeypatch.setattr(cluster_rollouts, "apply_rollout", real_apply)
+    assert state_machine.reconcile_pending() == 0  # too young: its request may still run
+    later = values.format_date(values.parse_date(values.now()) + timedelta(minutes=5))
+    assert state_machine.reconcile_pending(now=later) == 1
+    assert store.pending_rollouts() == []
+    resource = custom(admin, project, deployment)
+    assert resource["metadata"]["labels"]["one-click.dev/rolloutId"] == pending["id"]
+    assert (
+        api.get(records("rollouts") + f"/{pending['id']}", token=user.token).body["endDate"] == ""
+    )
