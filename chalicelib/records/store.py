@@ -40,6 +40,7 @@ from chalicelib.settings import Settings, get_settings
 Record = dict[str, Any]
 
 _TRANSACTION_LIMIT = 100
+_LOST_RACE = ("ConditionalCheckFailed", "TransactionConflict")
 _UNIQUE_FIELDS = ("email", "username")
 _INTERNAL_ATTRIBUTES = ("listing",)
 
@@ -224,7 +225,9 @@ class _Transaction:
                     tx.save(item, condition=new if must_be_new else None)
         except TransactWriteError as error:
             for label, reason in zip(labels, error.cancellation_reasons or [], strict=False):
-                if reason is not None and reason.code == "ConditionalCheckFailed":
+                # TransactionConflict: another transaction held the item; as retryable as
+                # a failed version condition.
+                if reason is not None and reason.code in _LOST_RACE:
                     if label.startswith("unique:"):
                         raise UniqueTaken(label.removeprefix("unique:")) from error
                     raise VersionConflict(label) from error

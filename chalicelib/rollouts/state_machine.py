@@ -57,11 +57,15 @@ def _owner_namespace(project: Record, viewer: Viewer) -> None:
 
 
 def _restore(changed: list[tuple[str, Record | None, str]]) -> None:
-    """Put records back as they were before a failed cluster call (``None``: created)."""
+    """Put records back as they were before a failed cluster call (``None``: created).
+
+    Only a record that still carries the version our transaction wrote is put back: if a
+    concurrent request changed it since, its state is newer than ours and stands."""
     creates_undone, updates = [], []
     for collection, before, record_id in changed:
         current = store.get(collection, record_id)
-        if current is None:
+        written = 1 if before is None else before["version"] + 1
+        if current is None or current["version"] != written:
             continue
         if before is None:
             creates_undone.append((collection, current))
@@ -116,9 +120,25 @@ def _activate(target: Record, before: Record | None, project: Record) -> Record:
     try:
         cluster.apply_rollout(project["id"], deployment["id"], target["id"], pending["manifest"])
     except Exception:
-        _undo_or_leave_pending(changed)
+        _undo_or_leave_pending(changed, project["id"], deployment["id"])
         raise
+    _converge(project["id"], deployment["id"], target["id"])
     return _confirm(target["id"])
+
+
+def _converge(project_id: str, deployment_id: str, ours: str | None) -> None:
+    """Concurrent requests may reach the cluster in another order than their transactions
+    committed. Each one, after its own cluster call (or its undo: ``ours=None``), makes the
+    cluster match whatever runs now; so whichever finishes last leaves the cluster right."""
+    deployment = store.get("deployments", deployment_id)
+    running = (deployment or {}).get("runningRollout", "")
+    if running == ours:
+        return
+    current = store.get("rollouts", running) if running else None
+    if current is not None and current["endDate"] == "":
+        cluster.apply_rollout(project_id, deployment_id, current["id"], current["manifest"])
+    elif deployment is not None:
+        cluster.delete_rollout(project_id, deployment_id)
 
 
 def _deactivate(before: Record, after: Record, project: Record, delete: bool) -> Record | None:
@@ -140,8 +160,9 @@ def _deactivate(before: Record, after: Record, project: Record, delete: bool) ->
     try:
         cluster.delete_rollout(project["id"], before["deployment"])
     except Exception:
-        _undo_or_leave_pending(changed)
+        _undo_or_leave_pending(changed, project["id"], before["deployment"])
         raise
+    _converge(project["id"], before["deployment"], "")
     confirmed = _confirm(before["id"])
     if delete:
         store.delete_in_order([("rollouts", confirmed)])
@@ -149,9 +170,12 @@ def _deactivate(before: Record, after: Record, project: Record, delete: bool) ->
     return confirmed
 
 
-def _undo_or_leave_pending(changed: list[tuple[str, Record | None, str]]) -> None:
+def _undo_or_leave_pending(
+    changed: list[tuple[str, Record | None, str]], project_id: str, deployment_id: str
+) -> None:
     try:
         _restore(changed)
+        _converge(project_id, deployment_id, None)
     except Exception:  # noqa: BLE001 - the original error is what the caller must see
         logger.exception(
             "could not restore records after a failed cluster call; "

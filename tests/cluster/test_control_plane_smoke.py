@@ -202,6 +202,13 @@ def test_backend_role_is_least_privilege(control_plane: ControlPlane) -> None:
     with pytest.raises(ApiException) as denied:
         core.read_namespaced_secret("anything", "default")
     assert denied.value.status == 403
+    for namespace in ("kube-system", "default"):
+        with pytest.raises(ApiException) as denied:
+            core.list_namespaced_secret(namespace)
+        assert denied.value.status == 403
+    with pytest.raises(ApiException) as denied:
+        core.list_secret_for_all_namespaces()
+    assert denied.value.status == 403
     with pytest.raises(ApiException) as denied:
         client.RbacAuthorizationV1Api(backend).list_cluster_role()
     assert denied.value.status == 403
