@@ -175,7 +175,7 @@ def run(engine: str) -> None:
                 lambda: call("post", records.format("projects"), {"name": "n", "user": uid}, token),
             ),
             (
-                "create rollout (checks project+deployment)",
+                "create rollout (ends the running one)",
                 lambda: call(
                     "post",
                     records.format("rollouts"),
