@@ -7,13 +7,14 @@ from typing import Any
 from chalicelib.auth import passwords, throttle, tokens
 from chalicelib.auth.signing_secret import signing_secret
 from chalicelib.errors import BadRequest, Invalid, Unauthorized, field_error
-from chalicelib.records import store
+from chalicelib.records import store, values
 from chalicelib.records.access import Viewer
 from chalicelib.records.schema import USERS
 from chalicelib.records.service import render
 from chalicelib.settings import get_settings
 
 AUTH_FAILED = "Failed to authenticate."
+MAX_IDENTITY_LENGTH = 255
 BLANK = ("validation_required", "Cannot be blank.")
 
 
@@ -34,6 +35,8 @@ def with_password(body: dict[str, Any], query: dict[str, str], address: str) -> 
     if errors:
         raise Invalid("Something went wrong while processing your request.", errors)
     assert isinstance(identity, str) and isinstance(password, str)  # noqa: S101 - checked above
+    if len(identity) > MAX_IDENTITY_LENGTH:
+        raise BadRequest(AUTH_FAILED)  # no account has it; never a key DynamoDB refuses
     settings = get_settings()
     failures = throttle.ensure_allowed(identity, address, settings)
     field = "email" if "@" in identity else "username"
@@ -81,7 +84,7 @@ def viewer_from_authorization(header: str | None) -> Viewer:
     if token[:7].lower() == "bearer ":
         token = token[7:].strip()
     user_id = tokens.unverified_user_id(token)
-    user = store.get("users", user_id) if user_id else None
+    user = store.get("users", user_id) if values.is_record_id(user_id) else None
     if user is None or not tokens.is_valid(token, user, signing_secret()):
         return Viewer(None)
     return Viewer(user)

@@ -83,3 +83,11 @@ def list_candidates(collection: Collection, viewer: Viewer) -> list[Record]:
         return [r for r in found.values() if can_view(collection, r, viewer)]
     assert collection.owner_field is not None  # noqa: S101 - every other collection has one
     return store.query(collection.name, collection.owner_field, viewer.id)
+
+
+def as_searched_by(collection: Collection, record: Record, viewer: Viewer) -> Record:
+    """The record as filters and sorts may see it: a hidden e-mail is blank, so it cannot be
+    guessed through ``filter=email~'a%'`` or ``sort=email``."""
+    if collection is USERS and not (record.get("emailVisibility") or owns(USERS, record, viewer)):
+        return dict(record, email="")
+    return record

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.errors import Conflict, Unauthorized
+from chalicelib.errors import BadRequest, Conflict, Unauthorized
 from chalicelib.records import store
 from chalicelib.records.access import Viewer, is_subscriber, owns
 from chalicelib.records.schema import BLUEPRINTS
 from chalicelib.records.service import fetch, render
+from chalicelib.records.validation import MAX_SUBSCRIBERS
 
 _ATTEMPTS = 3
 
@@ -33,6 +34,8 @@ def subscribe(blueprint_id: str, viewer: Viewer) -> dict[str, Any]:
         blueprint = fetch(BLUEPRINTS, blueprint_id)
         if owns(BLUEPRINTS, blueprint, viewer) or is_subscriber(blueprint, viewer):
             return render(BLUEPRINTS, blueprint, {}, viewer)
+        if len(blueprint["users"]) >= MAX_SUBSCRIBERS:
+            raise BadRequest(f"This blueprint already has {MAX_SUBSCRIBERS} subscribers.")
         joined = dict(blueprint, users=[*blueprint["users"], viewer.id])
         try:
             return render(BLUEPRINTS, store.update("blueprints", blueprint, joined), {}, viewer)

@@ -17,6 +17,7 @@ from chalicelib.records.access import Viewer, can_view, owns
 from chalicelib.records.schema import COLLECTIONS, USERS, Collection
 from chalicelib.records.store import Record
 from chalicelib.records.validation import MISSING_RELATION
+from chalicelib.records.values import is_record_id
 
 DEPLOYMENT_NOT_IN_PROJECT = (
     "validation_invalid_relation",
@@ -36,8 +37,7 @@ def check_references(
         if not value or (before is not None and before.get(field.name) == value):
             continue
         target = COLLECTIONS[field.target or ""]
-        found = store.batch_get(target.name, [value])
-        row = found.get(value)
+        row = store.batch_get(target.name, [value]).get(value) if is_record_id(value) else None
         allowed = row is not None and (
             can_view(target, row, viewer)
             if target.owner_field == "owner"

@@ -47,15 +47,22 @@ def _sorted_keys(value: Any) -> Any:
 
 
 def redact_manifest(manifest: Any) -> Any:
-    """A copy of a Rollout manifest with the registry password and secret values blanked."""
+    """A copy of a Rollout manifest with every registry password (the deployment's image
+    and each cronjob's) and every secret value blanked. Tolerates any shape: a manifest is
+    the client's JSON and may not match the CRD."""
     if not isinstance(manifest, dict) or not isinstance(manifest.get("spec"), dict):
         return manifest
     redacted = copy.deepcopy(manifest)
     spec = redacted["spec"]
-    image = spec.get("image")
-    if isinstance(image, dict) and image.get("password"):
-        image["password"] = ""
-    for secret in spec.get("secrets") or []:
+    images = [spec.get("image")]
+    cronjobs = spec.get("cronjobs")
+    if isinstance(cronjobs, list):
+        images += [job.get("image") for job in cronjobs if isinstance(job, dict)]
+    for image in images:
+        if isinstance(image, dict) and image.get("password"):
+            image["password"] = ""
+    secrets = spec.get("secrets")
+    for secret in secrets if isinstance(secrets, list) else []:
         if isinstance(secret, dict) and "value" in secret:
             secret["value"] = ""
     return redacted

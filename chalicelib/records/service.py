@@ -33,6 +33,10 @@ ID_LENGTH = ("validation_length_invalid", "The length must be exactly 15.")
 ID_FORMAT = ("validation_invalid_format", "Only the characters a-z and 0-9 are allowed.")
 ID_TAKEN = ("validation_invalid_id", "The model id is invalid or already exists.")
 OWNER_CHANGE = ("validation_owner_change", "The owner of a record cannot be changed.")
+# Moving these would strand a running workload in the old deployment's or project's cluster
+# namespace: create a new record instead.
+IMMUTABLE = {"rollouts": ("project", "deployment"), "deployments": ("project",)}
+MOVED = ("validation_immutable", "This relation cannot be changed; create a new record instead.")
 SUBSCRIBERS_JOIN_BY_LINK = (
     "validation_invalid_subscribers",
     "Users subscribe through the share link; the owner can only remove subscribers.",
@@ -69,7 +73,10 @@ def render(
 def list_records(name: str, query: dict[str, str], viewer: Viewer) -> dict[str, Any]:
     collection = collection_or_404(name)
     params = parse_list_params(query, collection)
-    records = access.list_candidates(collection, viewer)
+    records = [
+        access.as_searched_by(collection, r, viewer)
+        for r in access.list_candidates(collection, viewer)
+    ]
     if params.predicate is not None:
         records = [r for r in records if params.predicate(r)]
     order(records, params.sort)
@@ -119,7 +126,8 @@ def prepare_create(collection: Collection, body: dict[str, Any], viewer: Viewer)
     check_record(collection, record, errors)
     if not access.owns(collection, record, viewer):
         owner_field = collection.owner_field or "id"
-        if not store.batch_get("users", [record[owner_field]]):
+        owner = record[owner_field]
+        if not (values.is_record_id(owner) and store.batch_get("users", [owner])):
             raise Invalid(CREATE_FAILED, {owner_field: field_error(*MISSING_RELATION)})
         raise BadRequest(CREATE_FAILED)
     if collection is BLUEPRINTS and record["users"]:
@@ -169,6 +177,9 @@ def prepare_update(
         _subscriber_update(before, after, viewer)
     elif after[owner_field] != before[owner_field]:
         errors[owner_field] = field_error(*OWNER_CHANGE)
+    for name in IMMUTABLE.get(collection.name, ()):
+        if after[name] != before[name]:
+            errors.setdefault(name, field_error(*MOVED))
     if (
         collection is BLUEPRINTS
         and access.owns(collection, before, viewer)

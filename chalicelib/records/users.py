@@ -51,7 +51,10 @@ def _check_password(body: dict[str, Any], errors: FieldErrors) -> str | None:
     if not isinstance(password, str) or password == "":
         errors["password"] = error(*REQUIRED)
         return None
-    if not passwords.MIN_LENGTH <= len(password) <= passwords.MAX_LENGTH:
+    if not (
+        len(password) >= passwords.MIN_LENGTH
+        and len(password.encode("utf-8")) <= passwords.MAX_LENGTH
+    ):
         errors["password"] = error(*PASSWORD_LENGTH)
     if body.get("passwordConfirm") != password:
         errors["passwordConfirm"] = error(*PASSWORD_MISMATCH)

@@ -25,6 +25,10 @@ MISSING_RELATION = (
     "Failed to find all relation records with the provided ids.",
 )
 MAX_SUBSCRIBERS = 90
+MAX_JSON_DEPTH = 64
+# PocketBase leaves most text unbounded; a DynamoDB item holds 400 KB in all.
+DEFAULT_TEXT_LIMIT = 10_000
+JSON_TOO_DEEP = ("validation_json_too_deep", f"JSON may nest at most {MAX_JSON_DEPTH} levels.")
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -102,9 +106,11 @@ def _cast(field: Field, value: Any) -> Any:
             if isinstance(value, str) and value.strip() != "":
                 # Form bodies carry JSON as text; PocketBase parses it the same way.
                 try:
-                    return json.loads(value)
-                except ValueError:
+                    value = json.loads(value, parse_constant=_no_constant)
+                except (ValueError, RecursionError):
                     raise ValueError(INVALID_VALUE) from None
+            if _depth(value) > MAX_JSON_DEPTH:
+                raise ValueError(JSON_TOO_DEEP)
             return None if value == "" else value
         case FieldType.RELATION:
             return _relation(value, field)
@@ -113,13 +119,30 @@ def _cast(field: Field, value: Any) -> Any:
     raise AssertionError(field.type)  # pragma: no cover - every FieldType is matched above
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    """Nesting depth, stopping early: deep values are refused before anything recurses on
+    them (serializing, sorting keys, redacting)."""
+    if level > MAX_JSON_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level
+
+
 def _is_empty(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
 
 def _limits(field: Field, value: Any) -> tuple[str, str] | None:
-    if field.max_length is not None and isinstance(value, str) and len(value) > field.max_length:
-        return too_long(field.max_length)
+    limit = field.max_length or (DEFAULT_TEXT_LIMIT if field.type is FieldType.TEXT else None)
+    if limit is not None and isinstance(value, str) and len(value) > limit:
+        return too_long(limit)
     if field.type is FieldType.JSON and value is not None:
         size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
         if size > field.max_json_bytes:

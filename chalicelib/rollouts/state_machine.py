@@ -44,7 +44,7 @@ def _running_besides(deployment: Record, rollout_id: str) -> list[Record]:
     pointer = deployment.get("runningRollout")
     if pointer and pointer not in found:
         current = store.get("rollouts", pointer)
-        if current is not None:
+        if current is not None and current["deployment"] == deployment["id"]:
             found[pointer] = current
     return [r for i, r in found.items() if i != rollout_id and r["endDate"] == ""]
 
@@ -244,20 +244,23 @@ def reconcile_pending(now: str | None = None) -> int:
     for rollout in store.pending_rollouts():
         if rollout["pendingSince"] > cutoff:
             continue
-        deployment = store.get("deployments", rollout["deployment"])
-        if (
-            rollout["pendingKind"] == "apply"
-            and deployment
-            and rollout["endDate"] == ""
-            and (deployment.get("runningRollout") == rollout["id"])
-        ):
-            cluster.apply_rollout(
-                rollout["project"], rollout["deployment"], rollout["id"], rollout["manifest"]
-            )
-        elif rollout["pendingKind"] == "delete" and not (
-            deployment and deployment.get("runningRollout")
-        ):
-            cluster.delete_rollout(rollout["project"], rollout["deployment"])
-        _confirm(rollout["id"])
+        try:
+            _settle(rollout)
+        except Exception:  # noqa: BLE001 - logged; it is retried on the next tick
+            logger.exception("could not settle pending rollout %s", rollout["id"])
+            continue
         settled += 1
     return settled
+
+
+def _settle(rollout: Record) -> None:
+    """Make the cluster match a pending rollout's records, then clear its mark."""
+    deployment = store.get("deployments", rollout["deployment"])
+    running = (deployment or {}).get("runningRollout", "")
+    if rollout["pendingKind"] == "apply" and rollout["endDate"] == "" and running == rollout["id"]:
+        cluster.apply_rollout(
+            rollout["project"], rollout["deployment"], rollout["id"], rollout["manifest"]
+        )
+    elif rollout["pendingKind"] == "delete" and not running:
+        cluster.delete_rollout(rollout["project"], rollout["deployment"])
+    _confirm(rollout["id"])

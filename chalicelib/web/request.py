@@ -65,7 +65,10 @@ def _multipart(content_type: str, raw: bytes, bad_format: str) -> dict[str, Any]
             continue
         if part.get_filename() is not None:
             raise BadRequest(FILES_NOT_YET)
-        text = part.get_payload(decode=True).decode("utf-8", errors="replace")
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):  # a nested multipart part: not a form field
+            raise BadRequest(bad_format)
+        text = payload.decode("utf-8", errors="replace")
         if name == JSON_PAYLOAD_FIELD:
             body.update(_json_object(text.encode(), bad_format))
         else:

@@ -10,7 +10,7 @@ from typing import Any, ParamSpec
 
 from chalice.app import Response
 
-from chalicelib.errors import ApiError, ConfigError, ServiceUnavailable
+from chalicelib.errors import ApiError, BadRequest, ConfigError, ServiceUnavailable
 from chalicelib.records.store import DatabaseError
 
 logger = logging.getLogger("oneclick")
@@ -25,6 +25,8 @@ _RETRYABLE_DYNAMODB = {
     "InternalServerError",
     "ServiceUnavailable",
 }
+
+TOO_LARGE = "The record is too large to store; make its fields shorter."
 
 INTERNAL = {
     "code": 500,
@@ -54,6 +56,10 @@ def api(handler: Callable[P, Any]) -> Callable[P, Response]:
         except ApiError as error:
             return error_response(error)
         except DatabaseError as error:
+            if error.cause_response_code == "ValidationException" and "size" in str(
+                error.cause_response_message
+            ):
+                return error_response(BadRequest(TOO_LARGE))
             if error.cause_response_code not in _RETRYABLE_DYNAMODB:
                 logger.exception("DynamoDB request failed")
                 return json_response(INTERNAL, 500)
