@@ -8,26 +8,13 @@ Prints figures; asserts nothing. Usage: .venv/bin/python benchmarks/cluster_call
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import sys
 import time
-import uuid
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.update(
-    AWS_ACCESS_KEY_ID="bench",
-    AWS_SECRET_ACCESS_KEY="bench",
-    AWS_DEFAULT_REGION="us-east-1",
-    JWT_SECRET="b" * 40,
-    BCRYPT_COST="4",
-    TABLE_PREFIX=f"kbench{uuid.uuid4().hex[:6]}-",
-    LOCAL="true",
-)
+from bench_env import MANIFEST, cluster, database  # noqa: I001 - sets the environment first
 
 from chalicelib.cluster import (  # noqa: E402
     connection,
@@ -50,17 +37,10 @@ def _counting(method: str, *args: Any, **kwargs: Any) -> Any:
 for _module in (connection, namespaces, observe, rollouts, workloads):
     if hasattr(_module, "request"):
         _module.request = _counting  # type: ignore[attr-defined]
-MANIFEST = json.loads((ROOT / "infra" / "blueprints" / "nginx.json").read_text())
 
 
 def main() -> None:
-    from chalicelib.local.control_plane import ControlPlane, ensure_built
-    from chalicelib.local.dynamodb_local import DynamoDBLocal
-
-    ensure_built()
-    with DynamoDBLocal(None) as database, ControlPlane() as plane:
-        os.environ["DYNAMODB_ENDPOINT"] = database.endpoint
-        os.environ["LOCAL_KUBECONFIG_FILE"] = str(plane.kubeconfig_for("one-click-backend"))
+    with database(), cluster():
         run()
 
 

@@ -10,30 +10,14 @@ Usage: .venv/bin/python benchmarks/round_trips.py
 from __future__ import annotations
 
 import json
-import os
-import sys
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.update(
-    AWS_ACCESS_KEY_ID="bench",
-    AWS_SECRET_ACCESS_KEY="bench",
-    AWS_DEFAULT_REGION="us-east-1",
-    JWT_SECRET="b" * 40,
-    BCRYPT_COST="4",
-    TABLE_PREFIX=f"bench{uuid.uuid4().hex[:6]}-",
-)
-
+from bench_env import MANIFEST, cluster, database  # noqa: I001 - sets the environment first
 from botocore.client import BaseClient  # noqa: E402
 
 CALLS: Counter[str] = Counter()
-MANIFEST = json.loads((ROOT / "infra" / "blueprints" / "nginx.json").read_text())
 _original = BaseClient._make_api_call
 
 
@@ -44,38 +28,6 @@ def _counting(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
 
 
 BaseClient._make_api_call = _counting  # type: ignore[method-assign]
-
-
-@contextmanager
-def database() -> Iterator[str]:
-    from chalicelib.local.dynamodb_local import DynamoDBLocal, free_port, java_available
-
-    if java_available():
-        with DynamoDBLocal(None) as local:
-            os.environ["DYNAMODB_ENDPOINT"] = local.endpoint
-            yield "DynamoDB Local"
-            return
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    os.environ["DYNAMODB_ENDPOINT"] = f"http://127.0.0.1:{server._port}"
-    try:
-        yield "moto server (Java missing)"
-    finally:
-        server.stop()
-
-
-@contextmanager
-def cluster() -> Iterator[None]:
-    """Rollouts go to a cluster: the project's control plane, as the backend's role."""
-    from chalicelib.local.control_plane import ControlPlane, ensure_built
-
-    ensure_built()
-    with ControlPlane() as plane:
-        os.environ["LOCAL"] = "true"
-        os.environ["LOCAL_KUBECONFIG_FILE"] = str(plane.kubeconfig_for("one-click-backend"))
-        yield
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from pynamodb.models import Model
 
 from chalicelib.records import store
-from chalicelib.records.models import ALL_MODELS, LoginThrottleModel
+from chalicelib.records.models import ALL_MODELS
 
 
 def create_missing_tables() -> list[str]:
@@ -49,4 +49,5 @@ def table_definitions() -> dict[str, dict[str, Any]]:
 
 
 def _ttl_attribute(model: type[Model]) -> str | None:
-    return "expires" if model is LoginThrottleModel else None
+    attribute = model._ttl_attribute()
+    return attribute.attr_name if attribute is not None else None
