@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from chalicelib import cron
 from chalicelib.errors import ConfigError
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
-_CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,10 @@ class Settings:
     allow_node_selectors: bool
     allow_tolerations: bool
     allowed_service_accounts: frozenset[str]
+    auto_update_concurrency: int
+    auto_update_lease_seconds: int
+    auto_update_webhook_cooldown_seconds: int
+    registry_timeout_seconds: int
 
 
 def _bool(env: dict[str, str], name: str, default: bool) -> bool:
@@ -75,11 +79,12 @@ def _optional(env: dict[str, str], name: str) -> str | None:
     return value or None
 
 
-def _cron(raw: str) -> str:
-    fields = raw.split()
-    if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
-        raise ConfigError(f"CRON_TICK must be a 5-field cron expression, got {raw!r}")
-    return " ".join(fields)
+def cron_tick(env: dict[str, str]) -> cron.Cron:
+    """``CRON_TICK`` alone: ``app.py`` needs it when Chalice packages the schedule, where
+    the rest of the configuration (secrets) does not exist."""
+    tick = cron.parse(env.get("CRON_TICK") or "*/1 * * * *")
+    tick.eventbridge()  # refused at start if EventBridge cannot run it
+    return tick
 
 
 def load_settings(env: dict[str, str]) -> Settings:
@@ -89,7 +94,7 @@ def load_settings(env: dict[str, str]) -> Settings:
         local_kubeconfig_file=Path(
             env.get("LOCAL_KUBECONFIG_FILE") or "~/.kube/config"
         ).expanduser(),
-        cron_tick=_cron(env.get("CRON_TICK") or "*/1 * * * *"),
+        cron_tick=cron_tick(env).text,
         aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         table_prefix=env.get("TABLE_PREFIX", "oneclick-"),
         dynamodb_endpoint=_optional(env, "DYNAMODB_ENDPOINT"),
@@ -112,6 +117,12 @@ def load_settings(env: dict[str, str]) -> Settings:
             for name in env.get("ALLOWED_SERVICE_ACCOUNTS", "one-click,default").split(",")
             if name.strip()
         ),
+        auto_update_concurrency=_int(env, "AUTO_UPDATE_CONCURRENCY", 8, 1, 64),
+        auto_update_lease_seconds=_int(env, "AUTO_UPDATE_LEASE_SECONDS", 900, 60, 86400),
+        auto_update_webhook_cooldown_seconds=_int(
+            env, "AUTO_UPDATE_WEBHOOK_COOLDOWN_SECONDS", 10, 0, 86400
+        ),
+        registry_timeout_seconds=_int(env, "REGISTRY_TIMEOUT_SECONDS", 10, 1, 120),
     )
     if settings.kubeconfig_ssm_parameter and settings.kubeconfig_secret_id:
         raise ConfigError("Set at most one of KUBECONFIG_SSM_PARAMETER and KUBECONFIG_SECRET_ID")
@@ -126,6 +137,10 @@ def load_settings(env: dict[str, str]) -> Settings:
     if settings.jwt_secret is not None and len(settings.jwt_secret) < 32:
         raise ConfigError("JWT_SECRET must be at least 32 characters long")
     return settings
+
+
+def cron_tick_from_environment() -> cron.Cron:
+    return cron_tick(dict(os.environ))
 
 
 @lru_cache(maxsize=1)

@@ -128,9 +128,14 @@ def _serve(args: argparse.Namespace, stack: ExitStack) -> int:
     from chalicelib.settings import get_settings
 
     get_settings()  # fail now, with the variable's name, if a setting is malformed
+    from chalicelib.local.scheduler import Scheduler, jobs_of
+
+    scheduler = Scheduler(jobs_of(app)).start()
+    stack.callback(scheduler.stop)
     url = f"http://{HOST}:{args.port}"
     _say(f"One-Click Serverless is running at {url}  (API health: {url}/api/health)")
     _say(f"DynamoDB: {endpoint}  state: {args.state_dir}")
+    _say(f"scheduled: {', '.join(f'{j.name} ({j.schedule.text})' for j in scheduler.jobs)}")
     if args.frontend:
         _say(f"frontend: {args.frontend} served at {url}/")
     _say("Create the first user in another terminal with:")

@@ -215,6 +215,20 @@ class BlueprintModel(_Record):
     public = PublicListing()
 
 
+class DueChecks(GlobalSecondaryIndex[Any]):
+    """Every autoUpdate by its next check time: a tick reads the due ones with one Query.
+
+    One partition (``checkQueue`` is the same for all): a tick needs them in time order,
+    and even 100,000 autoUpdates stay far below a partition's throughput."""
+
+    class Meta:
+        index_name = "due"
+        projection = AllProjection()
+
+    checkQueue = UnicodeAttribute(hash_key=True)
+    nextCheck = UnicodeAttribute(range_key=True)
+
+
 class AutoUpdateModel(_Record):
     class Meta:
         table_name = "autoUpdates"
@@ -225,9 +239,21 @@ class AutoUpdateModel(_Record):
     project = UnicodeAttribute()
     policy = UnicodeAttribute(default="")
     deployment = UnicodeAttribute()
+    # Shown to the owner, written by the checker (not PocketBase fields).
+    lastCheck = UnicodeAttribute(default="")
+    nextCheck = UnicodeAttribute(default="")
+    lastTag = UnicodeAttribute(default="")
+    lastError = UnicodeAttribute(default="")
+    webhookSecret = UnicodeAttribute(default="")
+    # Hidden: the index partition, the digest last seen for the chosen tag, the last
+    # webhook call (rate limit).
+    checkQueue = UnicodeAttribute(null=True)
+    lastDigest = UnicodeAttribute(null=True)
+    lastWebhook = UnicodeAttribute(null=True)
     by_user = ByUser()
     by_project = ByProject()
     by_deployment = ByDeployment()
+    due = DueChecks()
 
 
 class UniqueKeyModel(Model):
@@ -265,6 +291,18 @@ class LoginThrottleModel(Model):
     expires = TTLAttribute()
 
 
+class LeaseModel(Model):
+    """A named lock with an expiry (one auto-update tick at a time); a holder that dies
+    loses it when ``expires`` passes, TTL only tidies up."""
+
+    class Meta:
+        table_name = "leases"
+
+    key = UnicodeAttribute(hash_key=True)
+    holder = UnicodeAttribute()
+    expires = TTLAttribute()
+
+
 RECORD_MODELS: dict[str, type[_Record]] = {
     "users": UserModel,
     "projects": ProjectModel,
@@ -279,4 +317,5 @@ ALL_MODELS: tuple[type[Model], ...] = (
     UniqueKeyModel,
     SubscriptionModel,
     LoginThrottleModel,
+    LeaseModel,
 )

@@ -30,7 +30,9 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.records.models import (
     ALL_MODELS,
     RECORD_MODELS,
+    AutoUpdateModel,
     BlueprintModel,
+    LeaseModel,
     LoginThrottleModel,
     SubscriptionModel,
     UniqueKeyModel,
@@ -42,7 +44,8 @@ Record = dict[str, Any]
 _TRANSACTION_LIMIT = 100
 _LOST_RACE = ("ConditionalCheckFailed", "TransactionConflict")
 _UNIQUE_FIELDS = ("email", "username")
-_INTERNAL_ATTRIBUTES = ("listing",)
+_INTERNAL_ATTRIBUTES = ("listing", "checkQueue")
+_CHECK_QUEUE = "due"
 
 
 # Any failed DynamoDB call; callers outside records/ catch this name, not PynamoDB's.
@@ -131,6 +134,10 @@ def _to_item(collection: str, record: Record) -> Model:
         attributes[name] = attributes.get(name) or None
     if model is BlueprintModel:
         attributes["listing"] = None if record.get("private") else "public"
+    if model is AutoUpdateModel:
+        # Index keys cannot be empty: a record that never had a check is due at once.
+        attributes["checkQueue"] = _CHECK_QUEUE
+        attributes["nextCheck"] = attributes.get("nextCheck") or record["created"]
     return model(**attributes)
 
 
@@ -419,3 +426,71 @@ def login_failures(keys: list[str]) -> dict[str, int]:
 def clear_login_failures(key: str) -> None:
     _ensure_bound()
     LoginThrottleModel(key).delete()
+
+
+# ---- auto-update checks ----------------------------------------------------------------
+
+
+def due_auto_updates(now: str) -> list[Record]:
+    """AutoUpdates whose next check is at or before ``now``, oldest due first."""
+    index = model_for("autoUpdates").due  # type: ignore[attr-defined]
+    return [_to_record(i) for i in index.query(_CHECK_QUEUE, AutoUpdateModel.nextCheck <= now)]
+
+
+def _update_if(auto_update_id: str, actions: list[Any], condition: Any = None) -> bool:
+    """Set attributes of an existing autoUpdate without its version; False if it is gone
+    or ``condition`` fails."""
+    _ensure_bound()
+    exists = AutoUpdateModel.id.exists()
+    try:
+        AutoUpdateModel._get_connection().update_item(
+            auto_update_id,
+            actions=actions,
+            condition=exists if condition is None else exists & condition,
+        )
+    except UpdateError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def record_check(auto_update_id: str, status: dict[str, str]) -> bool:
+    """Store a check's outcome (``lastCheck``, ``nextCheck``, ``lastTag``, ``lastError``,
+    ``lastDigest``) without touching the owner's fields or the version: a concurrent edit
+    by the owner must not fail because a check ran. False if the record is gone."""
+    actions = [getattr(AutoUpdateModel, name).set(value) for name, value in status.items()]
+    return _update_if(auto_update_id, actions)
+
+
+def claim_webhook_call(auto_update_id: str, now: str, not_since: str) -> bool:
+    """Record a webhook call unless another was recorded after ``not_since``."""
+    last = AutoUpdateModel.lastWebhook
+    return _update_if(auto_update_id, [last.set(now)], last.does_not_exist() | (last < not_since))
+
+
+# ---- leases ------------------------------------------------------------------------------
+
+
+def acquire_lease(key: str, holder: str, seconds: int) -> bool:
+    """Take the lease ``key`` if it is free or expired; False if someone else holds it."""
+    _ensure_bound()
+    now = datetime.now(UTC)
+    lease = LeaseModel(key, holder=holder, expires=now + timedelta(seconds=seconds))
+    try:
+        lease.save(condition=LeaseModel.key.does_not_exist() | (LeaseModel.expires < now))
+    except PutError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def release_lease(key: str, holder: str) -> None:
+    """Give the lease back, if we still hold it (it may have expired and moved on)."""
+    _ensure_bound()
+    try:
+        LeaseModel(key).delete(condition=LeaseModel.holder == holder)
+    except DeleteError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise

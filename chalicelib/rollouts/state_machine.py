@@ -28,6 +28,7 @@ from chalicelib.records import service, store, values
 from chalicelib.records.access import Viewer
 from chalicelib.records.schema import ROLLOUTS
 from chalicelib.records.store import Record
+from chalicelib.records.validation import empty_record
 
 logger = logging.getLogger("oneclick.rollouts")
 
@@ -87,16 +88,30 @@ def _confirm(rollout_id: str) -> Record:
     raise Conflict()
 
 
-def _activate(target: Record, before: Record | None, project: Record) -> Record:
+class Superseded(Exception):
+    """The rollout a change was based on no longer runs: someone else changed it first."""
+
+
+def _activate(
+    target: Record, before: Record | None, project: Record, replaces: Record | None = None
+) -> Record:
     """Make ``target`` the running rollout of its deployment and apply it to the cluster.
-    ``before`` is the stored rollout for a rollback/re-apply, ``None`` for a new one."""
+    ``before`` is the stored rollout for a rollback/re-apply, ``None`` for a new one.
+
+    With ``replaces`` the change only happens if that rollout, exactly as read, still runs:
+    the transaction ends it under the version the caller saw, so of several racing
+    replacements of one rollout at most one commits (``Superseded`` for the others)."""
     for _ in range(_ATTEMPTS):
         deployment = store.get("deployments", target["deployment"])
         if deployment is None:
             raise Conflict()
+        if replaces is not None and deployment.get("runningRollout") not in ("", replaces["id"]):
+            raise Superseded()
         stamp = values.now()
         pending = dict(target, endDate="", startDate=stamp, pendingKind="apply", pendingSince=stamp)
         ended = _running_besides(deployment, target["id"])
+        if replaces is not None:
+            ended = [r for r in ended if r["id"] != replaces["id"]] + [replaces]
         updates = [("deployments", deployment, dict(deployment, runningRollout=target["id"]))]
         updates += [("rollouts", r, dict(r, endDate=stamp, updated=stamp)) for r in ended]
         if before is not None:
@@ -105,6 +120,10 @@ def _activate(target: Record, before: Record | None, project: Record) -> Record:
             store.write_together(creates=[] if before else [("rollouts", pending)], updates=updates)
             break
         except store.VersionConflict:
+            if replaces is not None:
+                current = store.get("rollouts", replaces["id"])
+                if current is None or current["version"] != replaces["version"]:
+                    raise Superseded() from None
             if before is not None:
                 before = store.get("rollouts", before["id"])
                 if before is None:
@@ -192,6 +211,33 @@ def create_rollout(body: dict[str, Any], query: dict[str, str], viewer: Viewer) 
     _owner_namespace(project, viewer)
     cluster.validate_manifest(project["id"], rollout["deployment"], rollout["manifest"])
     return service.render(ROLLOUTS, _activate(rollout, None, project), query, viewer)
+
+
+def replace_running(running: Record, manifest: dict[str, Any]) -> Record:
+    """Roll out ``manifest`` in place of ``running`` (the auto-updater's new image tag).
+
+    Exactly once: ``Superseded`` if ``running`` was ended or changed since it was read. A
+    failed cluster apply puts the records back and raises, so the next check retries it.
+    The new rollout keeps the old one's ``user``; the namespace labels come from the
+    project's owner (the original took the rollout's user, reference §3.6)."""
+    project = store.get("projects", running["project"])
+    if project is None:
+        raise Conflict()
+    owner = Viewer(store.get("users", project["user"]))
+    _owner_namespace(project, owner)
+    cluster.validate_manifest(project["id"], running["deployment"], manifest)
+    stamp = values.now()
+    rollout = {
+        **empty_record(ROLLOUTS),
+        "id": values.new_id(),
+        "created": stamp,
+        "updated": stamp,
+        "user": running["user"],
+        "project": running["project"],
+        "deployment": running["deployment"],
+        "manifest": manifest,
+    }
+    return _activate(rollout, None, project, replaces=running)
 
 
 def update_rollout(
