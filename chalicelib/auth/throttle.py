@@ -15,11 +15,13 @@ ADDRESS_FACTOR = 4  # one address may fail for several identities (shared NAT)
 
 
 def _keys(identity: str, address: str, settings: Settings) -> list[tuple[str, int]]:
+    """No address (a password change, where the token already names the caller): the
+    identity's counter alone, shared with logins so neither path gives extra guesses."""
     limit = settings.login_max_failures
-    return [
-        (f"identity#{identity.strip().lower()}", limit),
-        (f"address#{address}", limit * ADDRESS_FACTOR),
-    ]
+    keys = [(f"identity#{identity.strip().lower()}", limit)]
+    if address:
+        keys.append((f"address#{address}", limit * ADDRESS_FACTOR))
+    return keys
 
 
 def ensure_allowed(identity: str, address: str, settings: Settings) -> int:

@@ -11,7 +11,7 @@ import re
 import secrets
 from typing import Any
 
-from chalicelib.auth import passwords
+from chalicelib.auth import passwords, throttle
 from chalicelib.errors import BadRequest, Conflict, FieldErrors, Forbidden, Invalid, NotFound
 from chalicelib.errors import field_error as error
 from chalicelib.records import access, cascade, store, values
@@ -122,9 +122,14 @@ def update_user(
     if "username" in body:
         _check_username(after, errors)
     if body.get("password") not in (None, ""):
+        settings = get_settings()
+        failures = throttle.ensure_allowed(before["email"], "", settings)
         old = body.get("oldPassword")
         if not isinstance(old, str) or not passwords.verify_password(old, before["passwordHash"]):
             errors["oldPassword"] = error(*OLD_PASSWORD)
+            throttle.record_failure(before["email"], "", settings)
+        else:
+            throttle.record_success(before["email"], failures)
         password = _check_password(body, errors)
         if password and not errors:
             after["passwordHash"] = passwords.hash_password(password, get_settings().bcrypt_cost)

@@ -188,3 +188,20 @@ def test_share_link_respects_the_subscriber_limit(api: Api, make_user) -> None:
     assert (
         api.delete(records("blueprints") + f"/{blueprint['id']}", token=owner.token).status == 204
     )
+
+
+def test_old_password_guesses_are_throttled_like_logins(api: Api, make_user) -> None:
+    """A stolen token must not allow unlimited guesses of the account's password."""
+    user = make_user()
+    path = records("users") + f"/{user.id}"
+    change = {"password": "newpassword1", "passwordConfirm": "newpassword1"}
+    for _ in range(5):
+        wrong = api.patch(path, {**change, "oldPassword": "guess"}, token=user.token)
+        assert wrong.status == 400 and "oldPassword" in wrong.body["data"]
+    right = api.patch(path, {**change, "oldPassword": user.password}, token=user.token)
+    assert right.status == 429
+    login = api.post(
+        "/api/collections/users/auth-with-password",
+        {"identity": user.email, "password": user.password},
+    )
+    assert login.status == 429  # one counter for both ways of trying a password
