@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import urllib3
-from urllib3.exceptions import HTTPError, MaxRetryError, SSLError
+from urllib3.exceptions import HTTPError, MaxRetryError, NewConnectionError, SSLError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from chalicelib.errors import Invalid, field_error
@@ -449,7 +449,8 @@ class RegistryClient:
             raise self._transport_error(host, error) from None
 
     def _transport_error(self, host: str, error: Exception) -> RegistryError:
-        if isinstance(error, Urllib3Timeout):
+        # urllib3 makes NewConnectionError (refused, DNS) a ConnectTimeoutError for history.
+        if isinstance(error, Urllib3Timeout) and not isinstance(error, NewConnectionError):
             return RegistryError("timeout", f"registry {host} timed out after {self.timeout:g}s")
         if isinstance(error, SSLError):
             return RegistryError("protocol", f"TLS with registry {host} failed")
