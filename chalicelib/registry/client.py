@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import email.utils
-import hashlib
 import ipaddress
 import json
 import logging
@@ -32,6 +31,7 @@ import urllib.parse
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from hashlib import sha256
 from typing import Any, TypeVar
 
 import urllib3
@@ -112,6 +112,17 @@ def _retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def _header_digest(reply: _Reply) -> str | None:
+    digest = reply.headers.get("Docker-Content-Digest", "").strip()
+    return digest if _DIGEST.fullmatch(digest) else None
+
+
+def _status_failure(host: str, status: int) -> RegistryError:
+    if status == 429:
+        return RegistryError("rate_limited", f"registry {host} rate-limited the request (429)", 429)
+    return RegistryError("unavailable", f"registry {host} failed with {status}", status)
 
 
 def _basic(credentials: Credentials) -> str:
@@ -240,7 +251,7 @@ class RegistryClient:
             data = json.loads(body)
         except ValueError:
             data = None
-        tags = data.get("tags") if isinstance(data, dict) else ()
+        tags = data.get("tags", ()) if isinstance(data, dict) else ()
         if tags is None:  # an empty repository answers "tags": null
             return []
         if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
@@ -249,17 +260,25 @@ class RegistryClient:
 
     def _digest(self, repo: Repository, tag: str, creds: Credentials | None) -> str | None:
         url = f"{repo.base_url}/v2/{repo.name}/manifests/{tag}"
-        for method in ("HEAD", "GET"):
-            reply = self._authorized(repo, creds, method, url, {"Accept": _ACCEPT})
-            if reply.status == 404:
+        head = self._manifest(repo, creds, "HEAD", url)
+        if head is None:
+            return None
+        digest = _header_digest(head)
+        if digest is None:  # a registry that omits the header: hash the manifest itself
+            manifest = self._manifest(repo, creds, "GET", url)
+            if manifest is None:
                 return None
-            self._expect_ok(repo, reply)
-            digest = reply.headers.get("Docker-Content-Digest", "").strip()
-            if _DIGEST.fullmatch(digest):
-                return digest
-            if method == "GET":  # no header at all: the digest is the manifest's own hash
-                return "sha256:" + hashlib.sha256(reply.body).hexdigest()
-        raise AssertionError("unreachable")  # pragma: no cover
+            digest = _header_digest(manifest) or "sha256:" + sha256(manifest.body).hexdigest()
+        return digest
+
+    def _manifest(
+        self, repo: Repository, creds: Credentials | None, method: str, url: str
+    ) -> _Reply | None:
+        reply = self._authorized(repo, creds, method, url, {"Accept": _ACCEPT})
+        if reply.status == 404:
+            return None
+        self._expect_ok(repo, reply)
+        return reply
 
     @staticmethod
     def _expect_ok(repo: Repository, reply: _Reply) -> None:
@@ -385,40 +404,35 @@ class RegistryClient:
         timeouts; the body is read up to a bound so a hostile registry cannot exhaust memory."""
         host = host or urllib.parse.urlsplit(url).netloc
         path = urllib.parse.urlsplit(url).path
-        for attempt in range(self.max_retries + 1):
-            last = attempt == self.max_retries
+        attempt = 0
+        while True:
             with self._lock:
                 self.request_count += 1
             try:
                 reply = self._once(method, url, headers)
             except RegistryError as error:
-                if last or error.kind != "unavailable":
+                if error.kind != "unavailable":
                     raise
-                wait = self._backoff(attempt)
-                logger.info("retrying %s %s%s in %.1fs: %s", method, host, path, wait, error)
-                time.sleep(wait)
-                continue
-            if reply.status != 429 and reply.status < 500:
-                return reply
-            asked = _retry_after(reply.headers.get("Retry-After"))
-            if reply.status == 429 and asked is not None and asked > self.max_retry_after:
-                raise RegistryError(
-                    "rate_limited",
-                    f"registry {host} rate-limited the request (429) and asks to wait {asked:.0f}s",
-                    429,
-                )
-            if last:
-                if reply.status == 429:
+                failure, wait = error, self._backoff(attempt)
+            else:
+                if reply.status != 429 and reply.status < 500:
+                    return reply
+                failure, wait = _status_failure(host, reply.status), self._backoff(attempt)
+                asked = _retry_after(reply.headers.get("Retry-After"))
+                if asked is not None and asked > self.max_retry_after and reply.status == 429:
                     raise RegistryError(
-                        "rate_limited", f"registry {host} rate-limited the request (429)", 429
+                        "rate_limited",
+                        f"registry {host} rate-limited the request (429) "
+                        f"and asks to wait {asked:.0f}s",
+                        429,
                     )
-                raise RegistryError(
-                    "unavailable", f"registry {host} failed with {reply.status}", reply.status
-                )
-            wait = min(asked, self.max_retry_after) if asked is not None else self._backoff(attempt)
-            logger.info("retrying %s %s%s in %.1fs: %s", method, host, path, wait, reply.status)
+                if asked is not None:
+                    wait = min(asked, self.max_retry_after)
+            if attempt >= self.max_retries:
+                raise failure
+            logger.info("retrying %s %s%s in %.1fs: %s", method, host, path, wait, failure)
             time.sleep(wait)
-        raise AssertionError("unreachable")  # pragma: no cover
+            attempt += 1
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with "equal jitter": half fixed, half random."""
