@@ -215,9 +215,12 @@ def test_tokens_signed_by_an_untrusted_key_are_refused_by_the_registry():
             assert len(impostor.requests) == 1
 
 
-def test_access_token_field_is_understood():
+@pytest.mark.parametrize("key_header", ["x5c", "kid"])
+def test_access_token_field_and_both_signing_key_headers(key_header: str):
     with (
-        TokenServer(USERS, {"team/app": {"bob"}}, token_field="access_token") as server,
+        TokenServer(
+            USERS, {"team/app": {"bob"}}, token_field="access_token", key_header=key_header
+        ) as server,
         tempfile.TemporaryDirectory() as folder,
         DockerRegistry(server.auth_config(Path(folder))) as registry,
     ):

@@ -261,9 +261,10 @@ def basic_header(username: str, password: str) -> dict[str, str]:
 class TokenServer:
     """A token service as the distribution token-auth spec describes it, on 127.0.0.1.
 
-    It signs ES256 JWTs whose ``x5c`` header carries our self-signed certificate; the registry
-    trusts that certificate through ``rootcertbundle`` (distribution 2.8 accepts ``x5c`` chained
-    to a root, a ``jwk``, or a ``kid`` equal to the libtrust fingerprint of a root's key).
+    It signs ES256 JWTs with a key whose self-signed certificate the registry trusts through
+    ``rootcertbundle``. distribution 2.8 finds the signing key from the JWT header: ``x5c`` (a
+    certificate chain up to a root; the default here), a ``jwk``, or ``kid`` equal to the libtrust
+    fingerprint of a root's public key (``key_header="kid"``). A token with none is refused.
 
     ``users`` maps username to password; ``grants`` maps repository name to the usernames that
     may pull it (``"*"`` for anonymous pulls). ``token_field`` picks ``token`` or
@@ -277,6 +278,7 @@ class TokenServer:
         *,
         token_field: str = "token",
         expires_in: int = 300,
+        key_header: str = "x5c",
     ) -> None:
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
@@ -304,7 +306,15 @@ class TokenServer:
             .sign(self._key, hashes.SHA256())
         )
         self.cert_pem = self._cert.public_bytes(serialization.Encoding.PEM)
-        self._x5c = base64.b64encode(self._cert.public_bytes(serialization.Encoding.DER)).decode()
+        if key_header == "x5c":
+            der = self._cert.public_bytes(serialization.Encoding.DER)
+            self._key_header: dict[str, Any] = {"x5c": [base64.b64encode(der).decode()]}
+        else:  # libtrust key id: base32 of the first 240 bits of SHA-256 over the SPKI DER
+            spki = self._key.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            b32 = base64.b32encode(hashlib.sha256(spki).digest()[:30]).decode()
+            self._key_header = {"kid": ":".join(b32[i : i + 4] for i in range(0, len(b32), 4))}
         self._server = ThreadingHTTPServer((HOST, 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -343,7 +353,7 @@ class TokenServer:
             "jti": secrets.token_hex(8),
             "access": [{"type": "repository", "name": name, "actions": actions}] if name else [],
         }
-        return jwt.encode(claims, self._key, algorithm="ES256", headers={"x5c": [self._x5c]})
+        return jwt.encode(claims, self._key, algorithm="ES256", headers=self._key_header)
 
     def _user(self, authorization: str | None) -> str | None:
         """The authenticated username, ``""`` for anonymous, None for wrong credentials."""
