@@ -119,10 +119,12 @@ def _header_digest(reply: _Reply) -> str | None:
     return digest if _DIGEST.fullmatch(digest) else None
 
 
-def _status_failure(host: str, status: int) -> RegistryError:
+def _status_failure(host: str, status: int, retry_after: float | None) -> RegistryError:
+    wait = "" if retry_after is None else f" and asks to wait {retry_after:.0f}s"
     if status == 429:
-        return RegistryError("rate_limited", f"registry {host} rate-limited the request (429)", 429)
-    return RegistryError("unavailable", f"registry {host} failed with {status}", status)
+        message = f"registry {host} rate-limited the request (429){wait}"
+        return RegistryError("rate_limited", message, 429)
+    return RegistryError("unavailable", f"registry {host} failed with {status}{wait}", status)
 
 
 def _basic(credentials: Credentials) -> str:
@@ -401,7 +403,7 @@ class RegistryClient:
         self, method: str, url: str, headers: dict[str, str], *, host: str | None = None
     ) -> _Reply:
         """One logical request: retried on 429, 5xx and dropped connections, never on
-        timeouts; the body is read up to a bound so a hostile registry cannot exhaust memory."""
+        timeouts, and never when ``Retry-After`` asks for more than ``max_retry_after``."""
         host = host or urllib.parse.urlsplit(url).netloc
         path = urllib.parse.urlsplit(url).path
         attempt = 0
@@ -417,17 +419,11 @@ class RegistryClient:
             else:
                 if reply.status != 429 and reply.status < 500:
                     return reply
-                failure, wait = _status_failure(host, reply.status), self._backoff(attempt)
                 asked = _retry_after(reply.headers.get("Retry-After"))
-                if asked is not None and asked > self.max_retry_after and reply.status == 429:
-                    raise RegistryError(
-                        "rate_limited",
-                        f"registry {host} rate-limited the request (429) "
-                        f"and asks to wait {asked:.0f}s",
-                        429,
-                    )
-                if asked is not None:
-                    wait = min(asked, self.max_retry_after)
+                failure = _status_failure(host, reply.status, asked)
+                if asked is not None and asked > self.max_retry_after:
+                    raise failure  # waiting that long belongs to a later tick
+                wait = self._backoff(attempt) if asked is None else asked
             if attempt >= self.max_retries:
                 raise failure
             logger.info("retrying %s %s%s in %.1fs: %s", method, host, path, wait, failure)

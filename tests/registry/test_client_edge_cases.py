@@ -187,14 +187,21 @@ def test_429_waits_as_long_as_retry_after_says(fake: ScriptedServer, retry_after
     assert fake.seen[1].at - fake.seen[0].at >= 0.5
 
 
-def test_429_asking_for_too_long_gives_up_at_once(fake: ScriptedServer):
-    fake.script(TAGS, Answer(429, {"Retry-After": "3600"}), page("1.0"))
+@pytest.mark.parametrize(
+    ("status", "kind", "words"),
+    [
+        (429, "rate_limited", "rate-limited the request (429)"),
+        (503, "unavailable", "failed with 503"),
+    ],
+)
+def test_asking_to_wait_too_long_gives_up_at_once(
+    fake: ScriptedServer, status: int, kind: str, words: str
+):
+    fake.script(TAGS, Answer(status, {"Retry-After": "3600"}), page("1.0"))
     with pytest.raises(RegistryError) as caught:
         fast().list_tags(repo(fake), None)
-    assert caught.value.kind == "rate_limited"
-    assert str(caught.value) == (
-        f"registry {fake.host} rate-limited the request (429) and asks to wait 3600s"
-    )
+    assert caught.value.kind == kind
+    assert str(caught.value) == f"registry {fake.host} {words} and asks to wait 3600s"
     assert len(fake.seen) == 1
 
 
