@@ -14,15 +14,21 @@ from dataclasses import dataclass
 from typing import Literal, cast, get_args
 
 from chalicelib.autoupdate import invalid
-from chalicelib.autoupdate.semver import VERSION_TEXT, Constraint, Version, parse_constraint
-from chalicelib.autoupdate.semver import parse_version as _parse_version
+from chalicelib.autoupdate.semver import (
+    Constraint,
+    Version,
+    parse_constraint,
+    parse_version,
+    version_text,
+)
 
 PolicyKind = Literal["asc", "desc", "latest", "semver", "timestamp"]
 KINDS: tuple[str, ...] = get_args(PolicyKind)
 # OCI caps tags at 128 characters; a longer "tag" is not one, and the cap bounds the regex work.
 MAX_TAG_LENGTH = 128
-# The shortest prefix ending in "-" or "_" after which the rest of the tag is a version.
-_TAG_VERSION = re.compile(rf"(?:.*?[-_])??({VERSION_TEXT})", re.ASCII)
+# The whole tag, or the rest after the shortest prefix ending in "-" or "_"; after a prefix
+# a bare number (pr-42, build-1700000000, sha-1234567) is a build or PR number, not a version.
+_TAG_VERSION = re.compile(rf"({version_text()})|.*?[-_]({version_text(min_parts=2)})", re.ASCII)
 _TIMESTAMP = re.compile(r"\b[0-9]{10}\b", re.ASCII)
 POLICY_MESSAGE = "policy must be one of asc, desc, latest, semver, semver:<constraint> or timestamp"
 
@@ -60,13 +66,13 @@ def parse_policy(text: str) -> Policy:
 
 def version_in_tag(tag: str) -> Version | None:
     """The version a tag names: the tag is ``<prefix><version>`` with an empty prefix or the
-    shortest one ending in '-' or '_' (``1.2.3``, ``v1.2.3``, ``dev-1.2.3``,
-    ``test-1.2.3-rc1`` → 1.2.3-rc1, ``1.25.3-alpine`` → 1.25.3-alpine; ``alpine3.18`` and
-    ``1.2.3_linux`` name none)."""
+    shortest one ending in '-' or '_' followed by at least MAJOR.MINOR (``1.2.3``, ``7``,
+    ``v1.2.3``, ``dev-1.2.3``, ``test-1.2.3-rc1`` → 1.2.3-rc1, ``1.25.3-alpine`` →
+    1.25.3-alpine; ``alpine3.18``, ``1.2.3_linux`` and ``pr-42`` name none)."""
     if len(tag) > MAX_TAG_LENGTH:
         return None
     match = _TAG_VERSION.fullmatch(tag)
-    return _parse_version(match[1]) if match else None
+    return parse_version(match[1] or match[2]) if match else None
 
 
 def timestamp_in_tag(tag: str) -> int | None:

@@ -28,8 +28,15 @@ import re
 from dataclasses import dataclass, replace
 
 _IDENTIFIERS = r"[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*"
-# The text of a lenient version, without groups, for callers that embed it in a larger regex.
-VERSION_TEXT = rf"v?[0-9]+(?:\.[0-9]+){{0,2}}(?:-{_IDENTIFIERS})?(?:\+{_IDENTIFIERS})?"
+
+
+def version_text(min_parts: int = 1) -> str:
+    """The text of a lenient version spelling at least ``min_parts`` of major.minor.patch,
+    without groups, for callers that embed it in a larger regex."""
+    dots = rf"(?:\.[0-9]+){{{min_parts - 1},2}}"
+    return rf"v?[0-9]+{dots}(?:-{_IDENTIFIERS})?(?:\+{_IDENTIFIERS})?"
+
+
 _VERSION = re.compile(
     rf"v?([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?(?:-({_IDENTIFIERS}))?(?:\+({_IDENTIFIERS}))?"
 )

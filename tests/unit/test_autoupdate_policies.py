@@ -118,6 +118,13 @@ CHOICES = [
     ("semver:>=1.2.11-rc.0, <1.3.0", "", ["1.2.11-rc.2", "1.2.11"], "1.2.11"),
     ("semver:1.2.x", "-rc", ["1.2.4-rc1", "1.2.4-rc2", "1.3.0-rc1"], "1.2.4-rc2"),
     ("semver", "", ["0.9.0-beta", "0.10.0-alpha"], "0.10.0-alpha"),
+    # tags made by CI tools next to the releases (docker/metadata-action style)
+    (
+        "",
+        "",
+        ["1.2.2", "1.2.3", "main", "sha-3f9a2c1", "sha-1234567", "pr-42", "build-1700000000"],
+        "1.2.3",
+    ),
     # ties are deterministic: the fuller version, then the shortest tag, then alphabetical
     ("semver", "", ["v1.2.3", "release-1.2.3", "1.2.3"], "1.2.3"),
     ("semver", "", ["1.2", "1.2.0", "1"], "1.2.0"),
@@ -183,6 +190,14 @@ VERSIONS_IN_TAGS = [
     ("stable-alpine", None),
     ("mainline-alpine3.18-perl", None),
     ("sha-3f9a2c1", None),
+    # after a prefix a bare number is a PR, build or hash, not a version
+    ("pr-42", None),
+    ("build-1700000000", None),
+    ("sha-1234567", None),
+    ("release-v2", None),
+    ("release-v2.0", "2.0.0"),
+    ("pr-42-1.2", "1.2.0"),
+    ("1700000000", "1700000000.0.0"),  # without a prefix it is one, as in Masterminds
     ("9" * 129, None),  # longer than any OCI tag
 ]
 
