@@ -28,15 +28,6 @@ import re
 from dataclasses import dataclass, replace
 
 _IDENTIFIERS = r"[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*"
-
-
-def version_text(min_parts: int = 1) -> str:
-    """The text of a lenient version spelling at least ``min_parts`` of major.minor.patch,
-    without groups, for callers that embed it in a larger regex."""
-    dots = rf"(?:\.[0-9]+){{{min_parts - 1},2}}"
-    return rf"v?[0-9]+{dots}(?:-{_IDENTIFIERS})?(?:\+{_IDENTIFIERS})?"
-
-
 _VERSION = re.compile(
     rf"v?([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?(?:-({_IDENTIFIERS}))?(?:\+({_IDENTIFIERS}))?"
 )
@@ -52,6 +43,13 @@ _TERM = re.compile(
 
 PrereleaseKey = tuple[tuple[int, int | str], ...]
 VersionKey = tuple[int, int, int, int, PrereleaseKey]
+
+
+def version_text(min_parts: int = 1) -> str:
+    """The text of a lenient version spelling at least ``min_parts`` of major.minor.patch,
+    without groups, for callers that embed it in a larger regex."""
+    dots = rf"(?:\.[0-9]+){{{min_parts - 1},2}}"
+    return rf"v?[0-9]+{dots}(?:-{_IDENTIFIERS})?(?:\+{_IDENTIFIERS})?"
 
 
 @functools.total_ordering
@@ -174,7 +172,8 @@ class _Partial:
 
     @property
     def high(self) -> Version:
-        """The first version past the open part (only for ``wild`` 1 and 2)."""
+        """The first version past the open part: the next major for ``1.x``, else the next
+        minor (for a full version that is tilde's bound)."""
         major, minor, _ = self.numbers
         return Version(major + 1, 0, 0) if self.wild == 1 else Version(major, minor + 1, 0)
 
@@ -209,7 +208,7 @@ def _caret_high(partial: _Partial) -> Version:
 
 def _comparator(op: str, partial: _Partial) -> _Range:
     exact = partial.wild == 3
-    low, major, minor = partial.low, partial.numbers[0], partial.numbers[1]
+    low = partial.low
     if op in ("", "="):
         if exact:
             return _Range(low, True, low, True)
@@ -223,9 +222,7 @@ def _comparator(op: str, partial: _Partial) -> _Range:
     if op in (">=", "=>"):
         return _Range(low, True)
     if op == "<":
-        if exact or partial.wild:
-            return _Range(high=low, high_inclusive=False)
-        return _NOTHING
+        return _Range(high=low, high_inclusive=False) if partial.wild else _NOTHING
     if op in ("<=", "=<"):
         if exact:
             return _Range(high=low, high_inclusive=True)
@@ -233,8 +230,7 @@ def _comparator(op: str, partial: _Partial) -> _Range:
     if partial.wild == 0:
         return _ANY
     if op in ("~", "~>"):
-        high = Version(major + 1, 0, 0) if partial.wild == 1 else Version(major, minor + 1, 0)
-        return _Range(low, True, high)
+        return _Range(low, True, partial.high)
     return _Range(low, True, _caret_high(partial))  # "^"
 
 
