@@ -15,10 +15,14 @@ a meaning nobody writes them for, we use the one Masterminds v3 (and npm) settle
   ``>=1.24.x, <1.25.x`` jumped to 1.25), ``<=1.25.x`` is ``<1.26.0``, ``>1.2.x`` is ``>=1.3.0``;
 - ``1.2`` is ``1.2.x`` (v1: exactly 1.2.0);
 - ``^0.2.3`` is ``>=0.2.3, <0.3.0`` and ``^0.0.3`` is ``>=0.0.3, <0.0.4`` (v1: ``<1.0.0``),
-  because a 0.x minor bump is a breaking change in SemVer and an auto-update must not take it.
+  because a 0.x minor bump is a breaking change in SemVer and an auto-update must not take it;
+  ``^*`` is anything (v1: 0.x).
 
 Pre-releases satisfy an AND group only if one of its comparators names a pre-release
-(Masterminds' rule; v3 applies it per group, so ``>=1.2.11-rc.0, <1.3.0`` admits rc tags).
+(Masterminds' rule as v3 applies it, per group: v1 applied it per comparator, so
+``>=1.2.11-rc.0, <1.3.0`` admitted no rc tag, and not at all to ``!=1.2.3``).
+
+``tools/semver-v1/compare.py`` checks the unit tables against the Go library itself.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ _TERM = re.compile(
     rf"|(?P<op>!=|>=|=>|<=|=<|~>|>|<|=|~|\^)?\s*(?P<version>{_PARTIAL_TEXT}))\s*"
 )
 
+# Masterminds parses numbers as int64 and refuses larger ones; so do we.
+MAX_NUMBER = 2**63 - 1
 PrereleaseKey = tuple[tuple[int, int | str], ...]
 VersionKey = tuple[int, int, int, int, PrereleaseKey]
 
@@ -98,6 +104,8 @@ def parse_version(text: str) -> Version | None:
     if match is None:
         return None
     major, minor, patch, prerelease, build = match.groups()
+    if max(int(major), int(minor or 0), int(patch or 0)) > MAX_NUMBER:
+        return None
     return Version(
         int(major),
         int(minor or 0),
@@ -129,6 +137,7 @@ class _Range:
         return inside != self.negate
 
 
+_ZERO = Version(0, 0, 0)
 _ANY = _Range()
 _NOTHING = _Range(negate=True)
 
@@ -188,6 +197,8 @@ def _partial(text: str) -> _Partial:
         if part is None or not part.isdigit():
             break
         numbers.append(int(part))
+    if any(number > MAX_NUMBER for number in numbers):
+        raise ValueError(f"version number out of range: {text}")
     wild = len(numbers)
     if prerelease and any(part is not None and not part.isdigit() for part in parts):
         raise ValueError(f"a wildcard version cannot have a pre-release: {text}")
@@ -230,7 +241,8 @@ def _comparator(op: str, partial: _Partial) -> _Range:
     if partial.wild == 0:
         return _ANY
     if op in ("~", "~>"):
-        return _Range(low, True, partial.high)
+        # Masterminds (v1 and v3) reads a plain ~0.0.0 as ">=0.0.0".
+        return _Range(low, True) if low == _ZERO and exact else _Range(low, True, partial.high)
     return _Range(low, True, _caret_high(partial))  # "^"
 
 
