@@ -22,7 +22,7 @@ Pre-releases satisfy an AND group only if one of its comparators names a pre-rel
 (Masterminds' rule as v3 applies it, per group: v1 applied it per comparator, so
 ``>=1.2.11-rc.0, <1.3.0`` admitted no rc tag, and not at all to ``!=1.2.3``).
 
-``tools/semver-v1/compare.py`` checks the unit tables against the Go library itself.
+``tools/go-reference/compare.py`` checks the unit tables against the Go library itself.
 """
 
 from __future__ import annotations

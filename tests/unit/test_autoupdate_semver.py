@@ -1,7 +1,7 @@
 """Versions and constraints with Masterminds semver's grammar (what the original used),
 with the wildcard and caret meanings of Masterminds v3/npm where v1 differed (module doc).
 
-``tools/semver-v1/compare.py`` runs these tables through Masterminds semver v1.5.0 itself:
+``tools/go-reference/compare.py`` runs these tables through Masterminds semver v1.5.0 itself:
 versions, their order and the constraint rows agree except the rows marked ``# v1:`` below,
 which are the deliberate differences listed in ``chalicelib/autoupdate/semver.py``."""
 

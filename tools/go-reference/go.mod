@@ -1,4 +1,4 @@
-module oneclick/semver-v1
+module oneclick/go-reference
 
 go 1.22
 
