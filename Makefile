@@ -51,6 +51,8 @@ unit: setup
 bench: setup
 	$(PY) benchmarks/cold_import.py
 	$(PY) benchmarks/round_trips.py
+	$(PY) benchmarks/auto_update_tick.py
+	$(PY) benchmarks/tag_policies.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

@@ -10,10 +10,12 @@ from chalice import Chalice, CORSConfig, Rate, Response
 
 from chalicelib.auth import login
 from chalicelib.errors import BadRequest, NotFound
+from chalicelib.image_updates import tick, webhook
 from chalicelib.records import api as records
-from chalicelib.records import blueprints, cascade
+from chalicelib.records import auto_updates, blueprints, cascade
 from chalicelib.records.schema import USERS, find_collection
 from chalicelib.rollouts import cluster_cleanup, observe, state_machine
+from chalicelib.settings import cron_tick_from_environment
 from chalicelib.web.request import (
     BAD_AUTH_FORMAT,
     body_of,
@@ -186,6 +188,27 @@ def delete_pod(project_id: str, pod_name: str) -> str:
 @api
 def delete_job(project_id: str, job_name: str) -> str:
     return observe.delete_job(project_id, job_name, viewer_of(app.current_request))
+
+
+@route("/pb/auto-update/{auto_update_id}", ["POST"], pb=True)
+@api
+def auto_update_webhook(auto_update_id: str) -> dict[str, Any]:
+    request = app.current_request
+    secret = request.headers.get("x-webhook-secret") or query_of(request).get("secret")
+    return webhook.trigger(auto_update_id, viewer_of(request), secret)
+
+
+@route("/pb/auto-update/{auto_update_id}/secret", ["POST"], pb=True)
+@api
+def rotate_auto_update_secret(auto_update_id: str) -> dict[str, Any]:
+    return auto_updates.rotate_secret(auto_update_id, viewer_of(app.current_request))
+
+
+@app.schedule(cron_tick_from_environment().eventbridge())
+def auto_update_tick(_event: object) -> dict[str, Any]:
+    """Check the due autoUpdates (CRON_TICK, default every minute)."""
+    report = tick.run()
+    return {"checked": report.checked, "rolledOut": report.rolled_out, "errors": report.errors}
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +26,23 @@ os.environ.update(
     LOCAL="true",
 )
 MANIFEST: dict[str, Any] = json.loads((ROOT / "infra" / "blueprints" / "nginx.json").read_text())
+
+
+def count_dynamodb_calls() -> Counter[str]:
+    """From now on, every DynamoDB API call this process makes is counted by operation
+    (at the botocore layer, so PynamoDB's calls and boto3's alike)."""
+    from botocore.client import BaseClient
+
+    calls: Counter[str] = Counter()
+    original = BaseClient._make_api_call
+
+    def counting(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        if self.meta.service_model.service_name == "dynamodb":
+            calls[operation] += 1
+        return original(self, operation, params)
+
+    BaseClient._make_api_call = counting  # type: ignore[method-assign]
+    return calls
 
 
 @contextmanager

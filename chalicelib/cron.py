@@ -151,6 +151,18 @@ def from_schedule(expression: str) -> Cron:
     if len(fields) != 6 or fields[5] != "*":
         raise ConfigError(f"no local equivalent for the schedule {expression!r}")
     minute, hour, day, month, weekday = (f.replace("?", "*") for f in fields[:5])
-    if weekday != "*":
-        weekday = ",".join(str(int(d) - 1) for d in weekday.split(","))
-    return parse(f"{minute} {hour} {day} {month} {weekday}")
+    return parse(f"{minute} {hour} {day} {month} {_unix_weekdays(weekday)}")
+
+
+def _unix_weekdays(field: str) -> str:
+    """EventBridge numbers weekdays 1-7 from Sunday, cron 0-6: shift every number."""
+
+    def shift(value: str) -> str:
+        return str(int(value) - 1) if value.isdigit() else value
+
+    parts = []
+    for part in field.split(","):
+        spec, slash, step = part.partition("/")
+        spec = "-".join(shift(v) for v in spec.split("-"))
+        parts.append(spec + slash + step)
+    return ",".join(parts)

@@ -1,6 +1,6 @@
 """Tag policies: which tag an autoUpdate moves to, and whether that is worth a rollout.
 
-The rules, with examples, are in ``docs/auto-update-policies.md``; the places where we part
+The rules, with examples, are in the README ("Tag policies"); the places where we part
 from the original (reference §5.3) are deliberate: prefixed tags work with ``semver``, ties
 and the empty policy are deterministic, a mutable tag whose digest changed is rolled out, and
 a tag set by hand to something newer is not downgraded.

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.records import service, users
+from chalicelib.records import auto_updates, service, users
 from chalicelib.records.access import Viewer
-from chalicelib.records.schema import ROLLOUTS, USERS
+from chalicelib.records.schema import AUTO_UPDATES, ROLLOUTS, USERS
 from chalicelib.rollouts import state_machine
 
 list_records = service.list_records
@@ -26,6 +26,8 @@ def create_record(
         return users.sign_up(body, query, viewer)
     if collection is ROLLOUTS:
         return state_machine.create_rollout(body, query, viewer)
+    if collection is AUTO_UPDATES:
+        return auto_updates.create(body, query, viewer)
     return service.create_record(name, body, query, viewer)
 
 
@@ -37,6 +39,8 @@ def update_record(
         return users.update_user(record_id, body, query, viewer)
     if collection is ROLLOUTS:
         return state_machine.update_rollout(record_id, body, query, viewer)
+    if collection is AUTO_UPDATES:
+        return auto_updates.update(record_id, body, query, viewer)
     return service.update_record(name, record_id, body, query, viewer)
 
 

@@ -30,6 +30,7 @@ class Field:
     multiple: bool = False  # multi-relation (maxSelect null)
     max_json_bytes: int = 1024 * 1024
     max_file_bytes: int = 5 * 1024 * 1024
+    read_only: bool = False  # shown in records, set only by the service (request bodies ignored)
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,12 @@ AUTO_UPDATES = Collection(
         Field("project", FieldType.RELATION, required=True, target="projects"),
         Field("policy", FieldType.TEXT),
         Field("deployment", FieldType.RELATION, required=True, target="deployments"),
+        # Not PocketBase fields: what the checker saw, and the webhook's secret (§5 fixes).
+        Field("lastCheck", FieldType.DATE, read_only=True),
+        Field("nextCheck", FieldType.DATE, read_only=True),
+        Field("lastTag", FieldType.TEXT, read_only=True),
+        Field("lastError", FieldType.TEXT, read_only=True),
+        Field("webhookSecret", FieldType.TEXT, read_only=True),
     ),
     owner_field="user",
 )

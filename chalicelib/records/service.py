@@ -35,7 +35,11 @@ ID_TAKEN = ("validation_invalid_id", "The model id is invalid or already exists.
 OWNER_CHANGE = ("validation_owner_change", "The owner of a record cannot be changed.")
 # Moving these would strand a running workload in the old deployment's or project's cluster
 # namespace: create a new record instead.
-IMMUTABLE = {"rollouts": ("project", "deployment"), "deployments": ("project",)}
+IMMUTABLE = {
+    "rollouts": ("project", "deployment"),
+    "deployments": ("project",),
+    "autoUpdates": ("project", "deployment"),
+}
 MOVED = ("validation_immutable", "This relation cannot be changed; create a new record instead.")
 SUBSCRIBERS_JOIN_BY_LINK = (
     "validation_invalid_subscribers",

@@ -166,7 +166,11 @@ def apply_body(
     result = dict(current)
     errors: FieldErrors = {}
     for field in collection.fields:
-        if field.name not in body or (writable is not None and field.name not in writable):
+        if (
+            field.name not in body
+            or field.read_only
+            or (writable is not None and field.name not in writable)
+        ):
             continue
         try:
             result[field.name] = _cast(field, body[field.name])

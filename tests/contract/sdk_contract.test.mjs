@@ -43,7 +43,10 @@ const FIELDS = {
   deployments: ['avatar', 'blueprint', 'name', 'project', 'user'],
   rollouts: ['deployment', 'endDate', 'hide', 'manifest', 'project', 'startDate', 'user'],
   blueprints: ['avatar', 'description', 'manifest', 'name', 'owner', 'private', 'users'],
-  autoUpdates: ['deployment', 'interval', 'pattern', 'policy', 'project', 'user'],
+  autoUpdates: [
+    'deployment', 'interval', 'lastCheck', 'lastError', 'lastTag', 'nextCheck', 'pattern',
+    'policy', 'project', 'user', 'webhookSecret',
+  ],
 };
 const SYSTEM = ['collectionId', 'collectionName', 'created', 'id', 'updated'];
 // The frontend's updateDataStores() (lib/stores/data.ts).
