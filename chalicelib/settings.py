@@ -47,6 +47,7 @@ class Settings:
     auto_update_lease_seconds: int
     auto_update_webhook_cooldown_seconds: int
     registry_timeout_seconds: int
+    registry_secret_prefix: str
 
 
 def _bool(env: dict[str, str], name: str, default: bool) -> bool:
@@ -123,6 +124,7 @@ def load_settings(env: dict[str, str]) -> Settings:
             env, "AUTO_UPDATE_WEBHOOK_COOLDOWN_SECONDS", 10, 0, 86400
         ),
         registry_timeout_seconds=_int(env, "REGISTRY_TIMEOUT_SECONDS", 10, 1, 120),
+        registry_secret_prefix=env.get("REGISTRY_SECRET_PREFIX", "oneclick/registry/"),
     )
     if settings.kubeconfig_ssm_parameter and settings.kubeconfig_secret_id:
         raise ConfigError("Set at most one of KUBECONFIG_SSM_PARAMETER and KUBECONFIG_SECRET_ID")

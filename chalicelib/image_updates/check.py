@@ -20,7 +20,10 @@ from chalicelib.errors import ApiError, ServiceUnavailable
 from chalicelib.records import store
 from chalicelib.records.store import Record
 from chalicelib.registry.client import RegistryClient, RegistryError
-from chalicelib.registry.credentials import credentials_from_image
+from chalicelib.registry.credentials import (
+    credentials_from_image,
+    resolve_credential_reference,
+)
 from chalicelib.registry.reference import repository_from_image
 from chalicelib.rollouts import state_machine
 
@@ -67,13 +70,17 @@ def check(auto_update: Record, running: Record | None, registry: RegistryClient)
         pattern = compile_pattern(auto_update["pattern"])
     except (ValueError, ApiError) as problem:
         return Outcome(error=_words(problem))
-    credentials = credentials_from_image(image)
     try:
+        credentials = (
+            resolve_credential_reference(auto_update["credentials"], auto_update["user"])
+            if auto_update["credentials"]
+            else credentials_from_image(image)
+        )
         candidate = choose_tag(registry.list_tags(repository, credentials), policy, pattern)
         digest = None
         if candidate is not None and policy.kind == "latest":
             digest = registry.digest(repository, candidate, credentials)
-    except RegistryError as problem:
+    except (RegistryError, ApiError) as problem:
         return Outcome(error=_words(problem))
     if candidate is None:
         return Outcome(error=f"No tag of {repository.name} matches the pattern and policy.")

@@ -20,6 +20,7 @@ from chalicelib.records import service, store, values
 from chalicelib.records.access import Viewer
 from chalicelib.records.schema import AUTO_UPDATES
 from chalicelib.records.store import Record
+from chalicelib.registry.credentials import check_reference
 
 
 def _check_settings(record: Record, message: str) -> None:
@@ -31,6 +32,11 @@ def _check_settings(record: Record, message: str) -> None:
     ):  # each raises Invalid for its own field
         try:
             check(record[name])
+        except Invalid as problem:
+            errors.update(problem.data)
+    if record["credentials"]:
+        try:
+            check_reference(record["credentials"], record["user"])
         except Invalid as problem:
             errors.update(problem.data)
     if errors:

@@ -239,7 +239,9 @@ class AutoUpdateModel(_Record):
     project = UnicodeAttribute()
     policy = UnicodeAttribute(default="")
     deployment = UnicodeAttribute()
-    # Shown to the owner, written by the checker (not PocketBase fields).
+    # Not PocketBase fields: a registry credential reference (Secrets Manager or KMS);
+    # shown to the owner and written by the checker.
+    credentials = UnicodeAttribute(default="")
     lastCheck = UnicodeAttribute(default="")
     nextCheck = UnicodeAttribute(default="")
     lastTag = UnicodeAttribute(default="")

@@ -138,7 +138,9 @@ AUTO_UPDATES = Collection(
         Field("project", FieldType.RELATION, required=True, target="projects"),
         Field("policy", FieldType.TEXT),
         Field("deployment", FieldType.RELATION, required=True, target="deployments"),
-        # Not PocketBase fields: what the checker saw, and the webhook's secret (§5 fixes).
+        # Not PocketBase fields: a registry credential reference, what the checker saw,
+        # and the webhook's secret (§5 fixes).
+        Field("credentials", FieldType.TEXT, max_length=4096),
         Field("lastCheck", FieldType.DATE, read_only=True),
         Field("nextCheck", FieldType.DATE, read_only=True),
         Field("lastTag", FieldType.TEXT, read_only=True),

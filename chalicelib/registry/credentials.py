@@ -73,6 +73,8 @@ def reset_clients() -> None:
     _aws_client.cache_clear()
     with _ecr_lock:
         _ecr_tokens.clear()
+    with _resolved_lock:
+        _resolved.clear()
 
 
 def _parse_secret(text: str | bytes, source: str) -> Credentials:
@@ -98,14 +100,54 @@ def _aws_failure(source: str, error: Exception) -> RegistryError:
     return RegistryError("credentials", f"{source} could not be read ({code})")
 
 
-def resolve_credential_reference(ref: str) -> Credentials:
-    """``secretsmanager:<arn-or-name>`` (a SecretString ``{"username","password"}``) or
-    ``kms:<base64 ciphertext>`` (KMS-decrypted to the same JSON)."""
-    from botocore.exceptions import BotoCoreError, ClientError
+_REFERENCE_FORMAT = (
+    "a credential reference is secretsmanager:<secret arn or name> or kms:<base64 ciphertext>"
+)
+_RESOLVED_FOR_SECONDS = 300.0  # a rotated secret is picked up within five minutes
+_resolved_lock = threading.Lock()
+_resolved: dict[tuple[str, str], tuple[Credentials, float]] = {}
+
+
+def _secret_name(value: str) -> str:
+    return value.split(":secret:", 1)[1] if value.startswith("arn:") else value
+
+
+def check_reference(ref: Any, owner: str) -> tuple[str, str]:
+    """``(kind, value)`` of a well-formed reference that ``owner`` may use; ``Invalid``
+    otherwise. A secret must be named under ``REGISTRY_SECRET_PREFIX`` + the owner's id
+    (the functions' role may read only that prefix), so nobody can point an autoUpdate at
+    another tenant's secret and have its password sent to a registry of their choosing."""
+    from chalicelib.settings import get_settings
 
     kind, _, value = ref.partition(":") if isinstance(ref, str) else ("", "", "")
     value = value.strip()
     if kind == "secretsmanager" and value:
+        prefix = f"{get_settings().registry_secret_prefix}{owner}/"
+        if not _secret_name(value).startswith(prefix):
+            raise _invalid("credentials", f"the secret's name must start with {prefix}")
+        return kind, value
+    if kind == "kms" and value:
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise _invalid("credentials", "a kms: credential reference must be base64") from None
+        return kind, value
+    raise _invalid("credentials", _REFERENCE_FORMAT)
+
+
+def resolve_credential_reference(ref: str, owner: str) -> Credentials:
+    """``secretsmanager:<arn-or-name>`` (a SecretString ``{"username","password"}``) or
+    ``kms:<base64 ciphertext>`` (the same JSON, encrypted with the encryption context
+    ``oneclick:user=<owner id>``, which binds a ciphertext to its owner). Resolved values are
+    kept for a few minutes so a tick reads each secret once, not once per autoUpdate."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    kind, value = check_reference(ref, owner)
+    with _resolved_lock:
+        cached = _resolved.get((ref, owner))
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+    if kind == "secretsmanager":
         arn = _SECRET_ARN_REGION.match(value)
         source = f"secret {value}"
         try:
@@ -115,21 +157,20 @@ def resolve_credential_reference(ref: str) -> Credentials:
             raise _aws_failure(source, error) from None
         if "SecretString" not in secret:
             raise RegistryError("credentials", f"{source} has no SecretString")
-        return _parse_secret(secret["SecretString"], source)
-    if kind == "kms" and value:
+        found = _parse_secret(secret["SecretString"], source)
+    else:
+        source = "the KMS-encrypted credentials"
         try:
-            blob = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raise _invalid("credentials", "a kms: credential reference must be base64") from None
-        try:
-            plain = _aws_client("kms", None).decrypt(CiphertextBlob=blob)["Plaintext"]
+            plain = _aws_client("kms", None).decrypt(
+                CiphertextBlob=base64.b64decode(value),
+                EncryptionContext={"oneclick:user": owner},
+            )["Plaintext"]
         except (ClientError, BotoCoreError) as error:
-            raise _aws_failure("the KMS-encrypted credentials", error) from None
-        return _parse_secret(plain, "the KMS-encrypted credentials")
-    raise _invalid(
-        "credentials",
-        "a credential reference is secretsmanager:<secret arn or name> or kms:<base64 ciphertext>",
-    )
+            raise _aws_failure(source, error) from None
+        found = _parse_secret(plain, source)
+    with _resolved_lock:
+        _resolved[(ref, owner)] = (found, time.monotonic() + _RESOLVED_FOR_SECONDS)
+    return found
 
 
 _ecr_lock = threading.Lock()

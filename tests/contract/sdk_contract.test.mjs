@@ -44,7 +44,7 @@ const FIELDS = {
   rollouts: ['deployment', 'endDate', 'hide', 'manifest', 'project', 'startDate', 'user'],
   blueprints: ['avatar', 'description', 'manifest', 'name', 'owner', 'private', 'users'],
   autoUpdates: [
-    'deployment', 'interval', 'lastCheck', 'lastError', 'lastTag', 'nextCheck', 'pattern',
+    'credentials', 'deployment', 'interval', 'lastCheck', 'lastError', 'lastTag', 'nextCheck', 'pattern',
     'policy', 'project', 'user', 'webhookSecret',
   ],
 };

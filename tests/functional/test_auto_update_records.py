@@ -170,3 +170,13 @@ def test_overlapping_ticks_run_once(api: Api, make_user: Any) -> None:
     assert tick.run().skipped
     store.release_lease(tick.LEASE, "another tick")
     assert tick.run().checked == 1
+
+
+def test_credential_references_are_scoped_to_their_owner(api: Api, make_user: Any) -> None:
+    owner, other = make_user(), make_user()
+    mine = f"secretsmanager:oneclick/registry/{owner.id}/ghcr"
+    theirs = f"secretsmanager:oneclick/registry/{other.id}/ghcr"
+    assert _new(api, owner, credentials=mine).status == 200
+    for reference in (theirs, "vault:secret", "kms:not base64!"):
+        reply = _new(api, owner, credentials=reference)
+        assert reply.status == 400 and list(reply.body["data"]) == ["credentials"], reference

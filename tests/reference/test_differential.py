@@ -209,12 +209,20 @@ def _rollout_hook_start_date(want: Any, got: Any) -> tuple[Any, Any]:
     return want, got
 
 
-AUTO_UPDATE_STATUS = ("lastCheck", "lastError", "lastTag", "nextCheck", "webhookSecret")
+AUTO_UPDATE_EXTRAS = (
+    "credentials",
+    "lastCheck",
+    "lastError",
+    "lastTag",
+    "nextCheck",
+    "webhookSecret",
+)
 
 
 def _without_auto_update_status(got: Any) -> Any:
-    """ALLOW-LIST (issue 5): our autoUpdates also show what the checker saw and the
-    webhook's secret; each must be there with the right type, then it is set aside."""
+    """ALLOW-LIST (issue 5): our autoUpdates also carry a registry credential reference,
+    what the checker saw and the webhook's secret; each must be there with the right type,
+    then it is set aside."""
     if isinstance(got, list):
         return [_without_auto_update_status(g) for g in got]
     if not isinstance(got, dict):
@@ -224,8 +232,9 @@ def _without_auto_update_status(got: Any) -> Any:
         assert got["nextCheck"] == "<date>", got
         assert got["lastCheck"] in ("", "<date>"), got
         assert isinstance(got["lastTag"], str) and isinstance(got["lastError"], str), got
+        assert got["credentials"] == "", got
         assert isinstance(got["webhookSecret"], str) and len(got["webhookSecret"]) >= 32, got
-        got = {k: v for k, v in got.items() if k not in AUTO_UPDATE_STATUS}
+        got = {k: v for k, v in got.items() if k not in AUTO_UPDATE_EXTRAS}
     return got
 
 

@@ -22,6 +22,8 @@ from chalicelib.registry.credentials import (
 from chalicelib.registry.errors import RegistryError
 
 PAIR = {"username": "robot", "password": "s3cret-registry-pw"}
+OWNER, OTHER = "owner0000000001", "other0000000002"
+MINE = f"oneclick/registry/{OWNER}"
 
 
 @pytest.fixture(autouse=True)
@@ -35,31 +37,48 @@ def aws() -> Iterator[None]:
 
 def test_secrets_manager_by_name_and_by_arn():
     client = boto3.client("secretsmanager", region_name="us-east-1")
-    arn = client.create_secret(Name="registry/ci", SecretString=json.dumps(PAIR))["ARN"]
-    assert resolve_credential_reference("secretsmanager:registry/ci") == Credentials(**PAIR)
-    assert resolve_credential_reference(f"secretsmanager:{arn}") == Credentials(**PAIR)
+    arn = client.create_secret(Name=f"{MINE}/ci", SecretString=json.dumps(PAIR))["ARN"]
+    assert resolve_credential_reference(f"secretsmanager:{MINE}/ci", OWNER) == Credentials(**PAIR)
+    assert resolve_credential_reference(f"secretsmanager:{arn}", OWNER) == Credentials(**PAIR)
+
+
+def test_another_tenants_secret_is_refused_before_it_is_read():
+    client = boto3.client("secretsmanager", region_name="us-east-1")
+    arn = client.create_secret(Name=f"{MINE}/ci", SecretString=json.dumps(PAIR))["ARN"]
+    for reference in (f"secretsmanager:{MINE}/ci", f"secretsmanager:{arn}", "secretsmanager:x"):
+        with pytest.raises(Invalid) as caught:
+            resolve_credential_reference(reference, OTHER)
+        assert set(caught.value.data) == {"credentials"}
+        assert f"oneclick/registry/{OTHER}/" in caught.value.message
 
 
 def test_secrets_manager_arn_in_another_region():
     client = boto3.client("secretsmanager", region_name="eu-west-1")
-    arn = client.create_secret(Name="far", SecretString=json.dumps(PAIR))["ARN"]
-    assert resolve_credential_reference(f"secretsmanager:{arn}") == Credentials(**PAIR)
+    arn = client.create_secret(Name=f"{MINE}/far", SecretString=json.dumps(PAIR))["ARN"]
+    assert resolve_credential_reference(f"secretsmanager:{arn}", OWNER) == Credentials(**PAIR)
 
 
 def test_kms_ciphertext():
     kms = boto3.client("kms", region_name="us-east-1")
     key = kms.create_key()["KeyMetadata"]["KeyId"]
-    blob = kms.encrypt(KeyId=key, Plaintext=json.dumps(PAIR).encode())["CiphertextBlob"]
+    blob = kms.encrypt(
+        KeyId=key,
+        Plaintext=json.dumps(PAIR).encode(),
+        EncryptionContext={"oneclick:user": OWNER},
+    )["CiphertextBlob"]
     reference = "kms:" + base64.b64encode(blob).decode()
-    assert resolve_credential_reference(reference) == Credentials(**PAIR)
+    assert resolve_credential_reference(reference, OWNER) == Credentials(**PAIR)
+    with pytest.raises(RegistryError) as caught:  # bound to its owner by the context
+        resolve_credential_reference(reference, OTHER)
+    assert caught.value.kind == "credentials"
 
 
 def test_missing_secret_is_a_credentials_error():
     with pytest.raises(RegistryError) as caught:
-        resolve_credential_reference("secretsmanager:does-not-exist")
+        resolve_credential_reference(f"secretsmanager:{MINE}/gone", OWNER)
     assert caught.value.kind == "credentials"
     assert str(caught.value) == (
-        "secret does-not-exist could not be read (ResourceNotFoundException)"
+        f"secret {MINE}/gone could not be read (ResourceNotFoundException)"
     )
 
 
@@ -69,16 +88,16 @@ def test_missing_secret_is_a_credentials_error():
 )
 def test_secret_with_the_wrong_shape(content: str):
     client = boto3.client("secretsmanager", region_name="us-east-1")
-    client.create_secret(Name="odd", SecretString=content)
+    client.create_secret(Name=f"{MINE}/odd", SecretString=content)
     with pytest.raises(RegistryError, match="must hold JSON") as caught:
-        resolve_credential_reference("secretsmanager:odd")
+        resolve_credential_reference(f"secretsmanager:{MINE}/odd", OWNER)
     assert "robot" not in str(caught.value)
 
 
 def test_kms_ciphertext_that_does_not_decrypt():
     garbage = "kms:" + base64.b64encode(b"\x01" * 64).decode()
     with pytest.raises(RegistryError) as caught:
-        resolve_credential_reference(garbage)
+        resolve_credential_reference(garbage, OWNER)
     assert caught.value.kind == "credentials"
 
 
@@ -87,7 +106,7 @@ def test_kms_ciphertext_that_does_not_decrypt():
 )
 def test_malformed_references_are_invalid(reference: str):
     with pytest.raises(Invalid) as caught:
-        resolve_credential_reference(reference)
+        resolve_credential_reference(reference, OWNER)
     assert set(caught.value.data) == {"credentials"}
 
 
