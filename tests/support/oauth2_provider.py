@@ -5,7 +5,8 @@ Each provider lives under its own path prefix (``/google``, ``/github``, ``/micr
   ``login_hint`` and redirects (302) to ``redirect_uri`` with ``code`` and ``state``, or
   with ``error=access_denied`` if that account refuses consent. The code remembers the
   PKCE challenge, client id and redirect URI it was issued for.
-- ``POST {prefix}/token`` redeems a code once: client id and secret, redirect URI and
+- ``POST {prefix}/token`` redeems a code once: client id and secret (in the form or as
+  HTTP Basic auth), redirect URI and
   ``code_verifier`` (S256 of it must equal the challenge) must match. Refusals look like
   the real ones: Google and Microsoft answer 400 ``{"error": "invalid_grant"}``, GitHub
   answers 200 ``{"error": "bad_verification_code"}``.
@@ -165,7 +166,12 @@ class FakeProvider:
         elif method == "POST" and rest == "/token":
             length = int(request.headers.get("Content-Length") or 0)
             form = parse_qs(request.rfile.read(length).decode())
-            self._token(request, flavor, {k: v[0] for k, v in form.items()})
+            fields = {k: v[0] for k, v in form.items()}
+            basic = request.headers.get("Authorization") or ""
+            if basic.startswith("Basic "):  # client_secret_basic, as Go's oauth2 tries first
+                decoded = base64.b64decode(basic[6:]).decode()
+                fields["client_id"], _, fields["client_secret"] = decoded.partition(":")
+            self._token(request, flavor, fields)
         elif method == "GET" and rest == PROFILE_PATHS[flavor]:
             self._profile(request, flavor)
         elif method == "GET" and flavor == "github" and rest == "/user/emails":

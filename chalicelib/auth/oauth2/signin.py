@@ -156,7 +156,7 @@ def authenticate(
         "accessToken": token["access_token"],
         "refreshToken": refresh if isinstance(refresh, str) else "",
         "expiry": _expiry(token),
-        "rawUser": profile.raw,
+        "rawUser": json.loads(json.dumps(profile.raw, sort_keys=True)),  # Go's map order
         "isNew": is_new,
     }
     return user, meta
