@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.auth.oauth2 import http
+from chalicelib.auth.oauth2 import transport
 from chalicelib.settings import OAuth2Client, Settings
 
 MAX_ID_LENGTH = 255
@@ -100,15 +100,15 @@ def _text(raw: dict[str, Any], key: str) -> str:
 
 def _object(answer: Any) -> dict[str, Any]:
     if not isinstance(answer, dict):
-        raise http.ProviderError("profile is not a JSON object")
+        raise transport.ProviderError("profile is not a JSON object")
     return answer
 
 
 def _github_email(provider: Provider, access_token: str, timeout: float) -> str:
     assert provider.emails_url is not None  # noqa: S101 - always set for GitHub
-    emails = http.get_json(provider.emails_url, access_token, timeout)
+    emails = transport.get_json(provider.emails_url, access_token, timeout)
     if not isinstance(emails, list):
-        raise http.ProviderError("e-mail list is not a JSON array")
+        raise transport.ProviderError("e-mail list is not a JSON array")
     for entry in emails:
         if not isinstance(entry, dict):
             continue
@@ -119,7 +119,7 @@ def _github_email(provider: Provider, access_token: str, timeout: float) -> str:
 
 def fetch_profile(provider: Provider, access_token: str, timeout: float) -> Profile:
     """The signed-in account as the provider describes it; ProviderError if unusable."""
-    raw = _object(http.get_json(provider.userinfo_url, access_token, timeout))
+    raw = _object(transport.get_json(provider.userinfo_url, access_token, timeout))
     if provider.name == "google":
         verified = raw.get("verified_email") is True or raw.get("email_verified") is True
         account_id, username = raw.get("id") or raw.get("sub"), ""
@@ -134,8 +134,8 @@ def fetch_profile(provider: Provider, access_token: str, timeout: float) -> Prof
         name, avatar = _text(raw, "displayName"), ""
         email = _text(raw, "mail") if provider.trusts_email else ""
     if isinstance(account_id, bool) or not isinstance(account_id, str | int):
-        raise http.ProviderError("profile has no account id")
+        raise transport.ProviderError("profile has no account id")
     text_id = str(account_id)
     if not 0 < len(text_id) <= MAX_ID_LENGTH:
-        raise http.ProviderError("profile has no usable account id")
+        raise transport.ProviderError("profile has no usable account id")
     return Profile(text_id, name, username, email.strip(), avatar, raw)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from chalicelib.auth.oauth2 import credentials, http, providers, state
+from chalicelib.auth.oauth2 import credentials, providers, state, transport
 from chalicelib.errors import BadRequest, Invalid, field_error
 from chalicelib.records import oauth2_accounts, values
 from chalicelib.records.store import Record
@@ -63,7 +63,7 @@ def _text(body: dict[str, Any], *names: str) -> str:
     for name in names:
         value = body.get(name)
         if isinstance(value, str) and value:
-            return value[: MAX_FIELD_LENGTH + 1]
+            return value
     return ""
 
 
@@ -109,12 +109,12 @@ def _exchange(
         "client_secret": credentials.client_secret(provider.client, settings.aws_region),
         "code_verifier": verifier,
     }
-    token = http.post_form(provider.token_url, fields, settings.oauth2_timeout_seconds)
+    token = transport.post_form(provider.token_url, fields, settings.oauth2_timeout_seconds)
     # GitHub reports a bad code as 200 with {"error": ...}; no access token is a failure.
     if not isinstance(token, dict) or not isinstance(token.get("access_token"), str):
-        raise http.ProviderError("no access token")
+        raise transport.ProviderError("no access token")
     if not token["access_token"]:
-        raise http.ProviderError("empty access token")
+        raise transport.ProviderError("empty access token")
     return token
 
 
@@ -139,7 +139,7 @@ def authenticate(
         profile = providers.fetch_profile(
             provider, token["access_token"], settings.oauth2_timeout_seconds
         )
-    except http.ProviderError:
+    except transport.ProviderError:
         raise BadRequest(GENERIC) from None
     user, is_new = oauth2_accounts.sign_in(
         oauth2_accounts.Account(provider.name, profile.id, profile.email, profile.username),
