@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,3 +58,19 @@ def cluster() -> Iterator[None]:
     with ControlPlane() as plane:
         os.environ["LOCAL_KUBECONFIG_FILE"] = str(plane.kubeconfig_for("one-click-backend"))
         yield
+
+
+def count_dynamodb_calls() -> Counter[str]:
+    """A counter of DynamoDB operations, counted at the botocore layer from now on."""
+    from botocore.client import BaseClient
+
+    calls: Counter[str] = Counter()
+    original = BaseClient._make_api_call
+
+    def counting(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        if self.meta.service_model.service_name == "dynamodb":
+            calls[operation] += 1
+        return original(self, operation, params)
+
+    BaseClient._make_api_call = counting  # type: ignore[method-assign]
+    return calls

@@ -10,24 +10,12 @@ Usage: .venv/bin/python benchmarks/round_trips.py
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from bench_env import MANIFEST, cluster, database  # noqa: I001 - sets the environment first
-from botocore.client import BaseClient  # noqa: E402
+from bench_env import MANIFEST, cluster, count_dynamodb_calls, database
 
-CALLS: Counter[str] = Counter()
-_original = BaseClient._make_api_call
-
-
-def _counting(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-    if self.meta.service_model.service_name == "dynamodb":
-        CALLS[operation] += 1
-    return _original(self, operation, params)
-
-
-BaseClient._make_api_call = _counting  # type: ignore[method-assign]
+CALLS = count_dynamodb_calls()
 
 
 def main() -> None:

@@ -69,7 +69,12 @@ def methods() -> dict[str, Any]:
     """Both answer shapes: 0.22 (``authProviders``), which the frontend reads, and 0.23+
     (``password``/``oauth2``, whose providers also carry ``authURL``), which the 0.25 SDK
     reads. Both lists hold the same state and verifier for each provider."""
-    providers = signin.provider_entries(get_settings(), signing_secret(), int(time.time()))
+    settings = get_settings()
+    providers = (
+        signin.provider_entries(settings, signing_secret(), int(time.time()))
+        if settings.oauth2_clients
+        else []
+    )
     return {
         "authProviders": providers,
         "usernamePassword": True,
