@@ -106,11 +106,12 @@ class FakeProvider:
     def _serve(self) -> None:
         assert self._server is not None
         deadline = time.monotonic() + MAX_SECONDS
-        handled = 0
-        while not self._stop.is_set() and handled < MAX_REQUESTS and time.monotonic() < deadline:
-            before = len(self.requests)
+        while (
+            not self._stop.is_set()
+            and len(self.requests) < MAX_REQUESTS
+            and time.monotonic() < deadline
+        ):
             self._server.handle_request()
-            handled += 1 if len(self.requests) > before else 0
 
     def __exit__(self, *_exc: object) -> None:
         self._stop.set()
