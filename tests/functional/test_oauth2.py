@@ -253,7 +253,10 @@ def test_wrong_code_verifier_is_refused_by_the_provider(oauth: Api, provider: Fa
 
 
 @pytest.mark.parametrize("mode", ["hang", "error"])
-def test_provider_down_fails_cleanly(oauth: Api, provider: FakeProvider, mode: str) -> None:
+def test_provider_down_fails_cleanly(
+    oauth: Api, provider: FakeProvider, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
     key, account = _person(provider, "microsoft")
     entry = _entries(oauth)["microsoft"]
     back = _consent(entry, key)
@@ -270,6 +273,9 @@ def test_provider_down_fails_cleanly(oauth: Api, provider: FakeProvider, mode: s
     assert reply.body == GENERIC
     assert time.monotonic() - started < 2.5  # OAUTH2_TIMEOUT_SECONDS=1, not the hang
     assert _linked("microsoft", account) is None
+    assert "/microsoft/token" in caplog.text  # the failure is logged, its secrets are not
+    for secret in (CLIENTS["microsoft"][1], back["code"], entry["codeVerifier"]):
+        assert secret not in caplog.text
 
 
 def test_disabled_or_unknown_provider(oauth: Api, monkeypatch: pytest.MonkeyPatch) -> None:
