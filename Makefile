@@ -53,6 +53,7 @@ bench: setup
 	$(PY) benchmarks/round_trips.py
 	$(PY) benchmarks/auto_update_tick.py
 	$(PY) benchmarks/tag_policies.py
+	$(PY) benchmarks/oauth2_sign_in.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

@@ -125,6 +125,14 @@ def auth_refresh(collection: str) -> dict[str, Any]:
     return login.refresh(viewer_of(request), query_of(request))
 
 
+@route("/api/collections/{collection}/auth-with-oauth2", ["POST"])
+@api
+def auth_with_oauth2(collection: str) -> dict[str, Any]:
+    _users_collection(collection)
+    request = app.current_request
+    return login.with_oauth2(body_of(request, bad_format=BAD_AUTH_FORMAT), query_of(request))
+
+
 @route("/api/collections/{collection}/auth-methods", ["GET"])
 @api
 def auth_methods(collection: str) -> dict[str, Any]:

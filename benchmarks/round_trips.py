@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from bench_env import MANIFEST, cluster, count_dynamodb_calls, database  # noqa: I001 - sets the environment first
+from bench_env import MANIFEST, cluster, count_dynamodb_calls, database
 
 CALLS = count_dynamodb_calls()
 

@@ -12,12 +12,33 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from chalicelib import cron
 from chalicelib.errors import ConfigError
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+
+
+OAUTH2_PROVIDERS = ("github", "google", "microsoft")
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class OAuth2Client:
+    """An enabled sign-in provider: its client id, where its secret comes from, and
+    endpoint overrides (``None``: the provider's real endpoint, see chalicelib.auth.oauth2)."""
+
+    provider: str
+    client_id: str
+    client_secret: str | None
+    client_secret_id: str | None
+    auth_url: str | None
+    token_url: str | None
+    userinfo_url: str | None
+    emails_url: str | None
 
 
 @dataclass(frozen=True)
@@ -48,6 +69,9 @@ class Settings:
     auto_update_webhook_cooldown_seconds: int
     registry_timeout_seconds: int
     registry_secret_prefix: str
+    oauth2_clients: tuple[OAuth2Client, ...] = ()
+    oauth2_microsoft_tenant: str = "common"
+    oauth2_timeout_seconds: int = 10
 
 
 def _bool(env: dict[str, str], name: str, default: bool) -> bool:
@@ -125,6 +149,13 @@ def load_settings(env: dict[str, str]) -> Settings:
         ),
         registry_timeout_seconds=_int(env, "REGISTRY_TIMEOUT_SECONDS", 10, 1, 120),
         registry_secret_prefix=env.get("REGISTRY_SECRET_PREFIX", "oneclick/registry/"),
+        oauth2_clients=tuple(
+            client
+            for client in (_oauth2_client(env, name) for name in OAUTH2_PROVIDERS)
+            if client is not None
+        ),
+        oauth2_microsoft_tenant=_tenant(env),
+        oauth2_timeout_seconds=_int(env, "OAUTH2_TIMEOUT_SECONDS", 10, 1, 25),
     )
     if settings.kubeconfig_ssm_parameter and settings.kubeconfig_secret_id:
         raise ConfigError("Set at most one of KUBECONFIG_SSM_PARAMETER and KUBECONFIG_SECRET_ID")
@@ -143,6 +174,51 @@ def load_settings(env: dict[str, str]) -> Settings:
 
 def cron_tick_from_environment() -> cron.Cron:
     return cron_tick(dict(os.environ))
+
+
+def _endpoint(env: dict[str, str], name: str) -> str | None:
+    """An https URL; plain http only on loopback, where tests run their provider."""
+    url = _optional(env, name)
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    secure = parts.scheme == "https" or (
+        parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
+    )
+    if not (secure and parts.hostname) or parts.fragment:
+        raise ConfigError(f"{name} must be an https URL (http only on loopback), got {url!r}")
+    return url
+
+
+def _oauth2_client(env: dict[str, str], provider: str) -> OAuth2Client | None:
+    """A provider is enabled by its client id; its secret comes from exactly one source."""
+    prefix = f"OAUTH2_{provider.upper()}_"
+    client_id = _optional(env, prefix + "CLIENT_ID")
+    secret = _optional(env, prefix + "CLIENT_SECRET")
+    secret_id = _optional(env, prefix + "CLIENT_SECRET_ID")
+    if client_id is None:
+        if secret or secret_id:
+            raise ConfigError(f"{prefix}CLIENT_ID is missing but a client secret is set")
+        return None
+    if (secret is None) == (secret_id is None):
+        raise ConfigError(f"Set exactly one of {prefix}CLIENT_SECRET or {prefix}CLIENT_SECRET_ID")
+    return OAuth2Client(
+        provider=provider,
+        client_id=client_id,
+        client_secret=secret,
+        client_secret_id=secret_id,
+        auth_url=_endpoint(env, prefix + "AUTH_URL"),
+        token_url=_endpoint(env, prefix + "TOKEN_URL"),
+        userinfo_url=_endpoint(env, prefix + "USERINFO_URL"),
+        emails_url=_endpoint(env, prefix + "EMAILS_URL") if provider == "github" else None,
+    )
+
+
+def _tenant(env: dict[str, str]) -> str:
+    tenant = env.get("OAUTH2_MICROSOFT_TENANT", "").strip() or "common"
+    if not _TENANT.match(tenant):
+        raise ConfigError(f"OAUTH2_MICROSOFT_TENANT must be a tenant id or domain, got {tenant!r}")
+    return tenant
 
 
 @lru_cache(maxsize=1)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from chalicelib.auth import passwords, throttle, tokens
+from chalicelib.auth.oauth2 import signin
 from chalicelib.auth.signing_secret import signing_secret
 from chalicelib.errors import BadRequest, Invalid, Unauthorized, field_error
 from chalicelib.records import store, values
@@ -57,19 +59,41 @@ def refresh(viewer: Viewer, query: dict[str, str]) -> dict[str, Any]:
     return _auth_response(viewer.user, query)
 
 
+def with_oauth2(body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
+    settings = get_settings()
+    user, meta = signin.authenticate(body, settings, signing_secret(), int(time.time()))
+    return {"meta": meta, **_auth_response(user, query)}
+
+
 def methods() -> dict[str, Any]:
     """Both answer shapes: 0.22 (``authProviders``), which the frontend reads, and 0.23+
-    (``password``/``oauth2``), which the 0.25 SDK types expect."""
+    (``password``/``oauth2``, whose providers also carry ``authURL``), which the 0.25 SDK
+    reads. Both lists hold the same state and verifier for each provider."""
+    settings = get_settings()
+    providers = (
+        signin.provider_entries(settings, signing_secret(), int(time.time()))
+        if settings.oauth2_clients
+        else []
+    )
     return {
-        "authProviders": [],
+        "authProviders": providers,
         "usernamePassword": True,
         "emailPassword": True,
         "onlyVerified": False,
         "password": {"enabled": True, "identityFields": ["email", "username"]},
-        "oauth2": {"enabled": False, "providers": []},
+        "oauth2": {
+            "enabled": bool(providers),
+            "providers": [_with_auth_url_023(entry) for entry in providers],
+        },
         "mfa": {"enabled": False, "duration": 0},
         "otp": {"enabled": False, "duration": 0},
     }
+
+
+def _with_auth_url_023(entry: dict[str, str]) -> dict[str, str]:
+    """0.23 renamed ``authUrl`` to ``authURL`` and kept both, in this order."""
+    ordered = {key: entry[key] for key in ("name", "displayName", "state")}
+    return {**ordered, "authURL": entry["authUrl"], **entry}
 
 
 def viewer_from_authorization(header: str | None) -> Viewer:

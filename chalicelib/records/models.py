@@ -305,6 +305,30 @@ class LeaseModel(Model):
     expires = TTLAttribute()
 
 
+class LinksOfUser(GlobalSecondaryIndex[Any]):
+    class Meta:
+        index_name = "by-user"
+        projection = KeysOnlyProjection()
+
+    user = UnicodeAttribute(hash_key=True)
+
+
+class ExternalAuthModel(Model):
+    """Links a provider account (``provider#providerId``) to a user, like PocketBase's
+    ``_externalAuths``. The key makes a provider account link to at most one user; the
+    index finds a user's links when the user is deleted."""
+
+    class Meta:
+        table_name = "externalAuths"
+
+    key = UnicodeAttribute(hash_key=True)
+    user = UnicodeAttribute()
+    provider = UnicodeAttribute()
+    providerId = UnicodeAttribute()
+    created = UnicodeAttribute()
+    by_user = LinksOfUser()
+
+
 RECORD_MODELS: dict[str, type[_Record]] = {
     "users": UserModel,
     "projects": ProjectModel,
@@ -320,4 +344,5 @@ ALL_MODELS: tuple[type[Model], ...] = (
     SubscriptionModel,
     LoginThrottleModel,
     LeaseModel,
+    ExternalAuthModel,
 )

@@ -32,6 +32,7 @@ from chalicelib.records.models import (
     RECORD_MODELS,
     AutoUpdateModel,
     BlueprintModel,
+    ExternalAuthModel,
     LeaseModel,
     LoginThrottleModel,
     SubscriptionModel,
@@ -292,6 +293,8 @@ def _index_upkeep(
         for field in _UNIQUE_FIELDS:
             if before.get(field):
                 tx.delete(UniqueKeyModel(_unique_key(field, before[field])), f"release:{field}")
+        for key in _link_keys_of(before["id"]):
+            tx.delete(ExternalAuthModel(key), "release:externalAuth")
     elif collection == "blueprints":
         _sync_subscriptions(tx, before, after)
 
@@ -373,7 +376,8 @@ def delete_in_order(records: list[tuple[str, Record]]) -> None:
 
 def _upkeep_cost(collection: str, record: Record) -> int:
     if collection == "users":
-        return sum(1 for f in _UNIQUE_FIELDS if record.get(f))
+        links = len(_link_keys_of(record["id"]))
+        return links + sum(1 for f in _UNIQUE_FIELDS if record.get(f))
     if collection == "blueprints":
         return len(record.get("users") or [])
     return 0
@@ -387,6 +391,52 @@ def _delete_chunk(records: list[tuple[str, Record]]) -> None:
         tx.delete(item, f"record:{collection}")
         _index_upkeep(tx, collection, record, None)
     tx.commit()
+
+
+# ---- OAuth2 links ----------------------------------------------------------------------------
+
+
+def _link_key(provider: str, provider_id: str) -> str:
+    return f"{provider}#{provider_id}"
+
+
+def _link_keys_of(user_id: str) -> list[str]:
+    _ensure_bound()
+    return [row.key for row in ExternalAuthModel.by_user.query(user_id)]
+
+
+def linked_user_id(provider: str, provider_id: str) -> str | None:
+    """The user a provider account signs in as, if it was linked before."""
+    _ensure_bound()
+    try:
+        key = _link_key(provider, provider_id)
+        return ExternalAuthModel.get(key, consistent_read=True).user
+    except ExternalAuthModel.DoesNotExist:
+        return None
+
+
+def save_user_with_link(
+    before: Record | None, after: Record, provider: str, provider_id: str, created: str
+) -> Record:
+    """Create (``before`` None) or update a user and link a provider account to it in one
+    transaction: UniqueTaken("externalAuth") if the account got linked meanwhile."""
+    _ensure_bound()
+    tx = _Transaction()
+    item = _to_item("users", after)
+    if before is not None:
+        item.version = before["version"]
+    tx.save(item, "record:users", must_be_new=before is None)
+    _index_upkeep(tx, "users", before, after)
+    link = ExternalAuthModel(
+        _link_key(provider, provider_id),
+        user=after["id"],
+        provider=provider,
+        providerId=provider_id,
+        created=created,
+    )
+    tx.save(link, "unique:externalAuth", must_be_new=True)
+    tx.commit()
+    return _to_record(item)
 
 
 # ---- login throttling ----------------------------------------------------------------------

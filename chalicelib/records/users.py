@@ -61,9 +61,17 @@ def _check_password(body: dict[str, Any], errors: FieldErrors) -> str | None:
     return password
 
 
+def valid_username(name: str) -> bool:
+    return 3 <= len(name) <= 150 and _USERNAME.match(name) is not None
+
+
+def default_username() -> str:
+    """PocketBase's ``users`` plus five random digits."""
+    return "users" + "".join(secrets.choice("123456789") for _ in range(5))
+
+
 def _check_username(user: Record, errors: FieldErrors) -> None:
-    name = user.get("username") or ""
-    if not (3 <= len(name) <= 150 and _USERNAME.match(name)):
+    if not valid_username(user.get("username") or ""):
         errors.setdefault("username", error(*USERNAME_FORMAT))
 
 
@@ -89,7 +97,7 @@ def new_user(body: dict[str, Any]) -> Record:
         "id": values.new_id(),
         "created": stamp,
         "updated": stamp,
-        "username": "users" + "".join(secrets.choice("123456789") for _ in range(5)),
+        "username": default_username(),
     }
     user, errors = apply_body(USERS, base, body, writable=SIGNUP_FIELDS)
     password = _check_password(body, errors)

@@ -264,6 +264,44 @@ describe('auth', () => {
     assert.ok(Array.isArray(methods.oauth2?.providers), 'SDK 0.25 shape: oauth2.providers');
   });
 
+  test('authWithOAuth2Code signs in through a provider (local Google)', async () => {
+    const redirect = 'http://127.0.0.1:5173/oauth2-redirect';
+    async function consent(pb, loginHint) {
+      const methods = await pb.collection('users').listAuthMethods();
+      const google = methods.oauth2.providers.find((p) => p.name === 'google');
+      assert.ok(google, JSON.stringify(methods.oauth2));
+      const url = google.authURL + encodeURIComponent(redirect) + '&login_hint=' + loginHint;
+      const reply = await fetch(url, { redirect: 'manual' });
+      assert.equal(reply.status, 302);
+      const back = new URL(reply.headers.get('location')).searchParams;
+      assert.equal(back.get('state'), google.state, 'the SDK compares state client-side');
+      return [google, back.get('code')];
+    }
+    const pb = new PocketBase(BASE_URL);
+    const [google, code] = await consent(pb, need('OAUTH2_MEMBER'));
+    const auth = await pb
+      .collection('users')
+      .authWithOAuth2Code('google', code, google.codeVerifier, redirect, { name: 'ignored' });
+    assert.equal(auth.record.id, need('OAUTH2_USER_ID'));
+    assert.equal(auth.meta.isNew, false);
+    assert.equal(auth.record.verified, true);
+    assert.ok(pb.authStore.isValid && pb.authStore.record.id === auth.record.id);
+    const [again, code2] = await consent(pb, need('OAUTH2_STRANGER'));
+    const stranger = pb
+      .collection('users')
+      .authWithOAuth2Code('google', code2, again.codeVerifier, redirect);
+    if (EXPECT_SIGNUP) {
+      assert.equal((await stranger).meta.isNew, true);
+    } else {
+      await rejects(stranger, 400);
+    }
+    const [, code3] = await consent(pb, need('OAUTH2_MEMBER'));
+    await rejects(
+      pb.collection('users').authWithOAuth2Code('google', code3, 'forged'.repeat(8), redirect),
+      400,
+    );
+  });
+
   test('both "Authorization: <jwt>" and "Bearer <jwt>" authenticate', async () => {
     const path = '/api/collections/users/records/' + USERS.A.id;
     for (const bearer of [false, true]) {

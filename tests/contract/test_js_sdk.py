@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from local_server import ROOT, LocalServer
+from oauth2_provider import Account, FakeProvider
 from prerequisites import require
 
 pytestmark = pytest.mark.contract
@@ -38,6 +39,12 @@ def test_pocketbase_js_sdk_contract(request: pytest.FixtureRequest) -> None:
         env[f"USER_{key}_PASSWORD"] = password
         env[f"USER_{key}_NAME"] = name
         env[f"USER_{key}_ID"] = local_server.create_user(email, password, name)
+    provider: FakeProvider = request.getfixturevalue("oauth2_provider")
+    oauth_email = f"oauth-{run}@example.com"
+    env["OAUTH2_USER_ID"] = local_server.create_user(oauth_email, f"pw-oauth-{run}", "OAuth")
+    provider.add("google", f"member-{run}", Account(id=f"g-member-{run}", email=oauth_email))
+    provider.add("google", f"stranger-{run}", Account(id=f"g-new-{run}", email=f"new-{run}@x.io"))
+    env["OAUTH2_MEMBER"], env["OAUTH2_STRANGER"] = f"member-{run}", f"stranger-{run}"
     signup = local_server.env.get("ALLOW_SIGNUP", "false").strip().lower()
     env["EXPECT_SIGNUP"] = "true" if signup in {"1", "true", "yes", "on"} else "false"
 

@@ -35,6 +35,34 @@ def test_defaults_are_documented_values() -> None:
         ({"TABLE_PREFIX": "bad prefix!"}, "TABLE_PREFIX"),
         ({"JWT_SECRET": "short"}, "JWT_SECRET"),
         ({"JWT_SECRET_ID": "arn"}, "exactly one"),
+        ({"OAUTH2_GOOGLE_CLIENT_SECRET": "x"}, "OAUTH2_GOOGLE_CLIENT_ID is missing"),
+        ({"OAUTH2_GOOGLE_CLIENT_ID": "x"}, "exactly one of OAUTH2_GOOGLE_CLIENT_SECRET"),
+        (
+            {
+                "OAUTH2_GOOGLE_CLIENT_ID": "x",
+                "OAUTH2_GOOGLE_CLIENT_SECRET": "y",
+                "OAUTH2_GOOGLE_CLIENT_SECRET_ID": "z",
+            },
+            "exactly one",
+        ),
+        (
+            {
+                "OAUTH2_GITHUB_CLIENT_ID": "x",
+                "OAUTH2_GITHUB_CLIENT_SECRET": "y",
+                "OAUTH2_GITHUB_TOKEN_URL": "http://provider.example/token",
+            },
+            "OAUTH2_GITHUB_TOKEN_URL must be an https URL",
+        ),
+        (
+            {
+                "OAUTH2_MICROSOFT_CLIENT_ID": "x",
+                "OAUTH2_MICROSOFT_CLIENT_SECRET": "y",
+                "OAUTH2_MICROSOFT_AUTH_URL": "ftp://127.0.0.1/authorize",
+            },
+            "OAUTH2_MICROSOFT_AUTH_URL",
+        ),
+        ({"OAUTH2_MICROSOFT_TENANT": "../evil"}, "OAUTH2_MICROSOFT_TENANT"),
+        ({"OAUTH2_TIMEOUT_SECONDS": "60"}, "OAUTH2_TIMEOUT_SECONDS"),
     ],
 )
 def test_bad_settings_fail_loudly_naming_the_variable(env: dict, fragment: str) -> None:
