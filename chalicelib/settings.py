@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -43,6 +43,16 @@ class Settings:
     allow_node_selectors: bool
     allow_tolerations: bool
     allowed_service_accounts: frozenset[str]
+    # Live streams (issue 6); defaults keep every stream inside API Gateway's and Lambda's limits.
+    stream_window_seconds: int = 840
+    stream_keepalive_seconds: int = 300
+    stream_check_seconds: int = 20
+    stream_connection_ttl_seconds: int = 7500
+    stream_max_connection_seconds: int = 7080
+    stream_log_tail_lines: int = 200
+    stream_management_endpoint: str | None = None
+    stream_worker_function: str = "one-click-serverless-dev-stream_worker"
+    lambda_endpoint: str | None = None
 
 
 def _bool(env: dict[str, str], name: str, default: bool) -> bool:
@@ -113,6 +123,7 @@ def load_settings(env: dict[str, str]) -> Settings:
             if name.strip()
         ),
     )
+    settings = _with_stream_settings(settings, env)
     if settings.kubeconfig_ssm_parameter and settings.kubeconfig_secret_id:
         raise ConfigError("Set at most one of KUBECONFIG_SSM_PARAMETER and KUBECONFIG_SECRET_ID")
     if not re.fullmatch(r"[A-Za-z0-9_.\-]{0,64}", settings.table_prefix):
@@ -126,6 +137,28 @@ def load_settings(env: dict[str, str]) -> Settings:
     if settings.jwt_secret is not None and len(settings.jwt_secret) < 32:
         raise ConfigError("JWT_SECRET must be at least 32 characters long")
     return settings
+
+
+def _with_stream_settings(settings: Settings, env: dict[str, str]) -> Settings:
+    """The live-stream settings: a worker's window must end before Lambda's 15 minutes, the
+    keepalive come before API Gateway's 10-minute idle cut, the reconnect notice before its
+    2-hour limit."""
+    streams = replace(
+        settings,
+        stream_window_seconds=_int(env, "STREAM_WINDOW_SECONDS", 840, 2, 870),
+        stream_keepalive_seconds=_int(env, "STREAM_KEEPALIVE_SECONDS", 300, 1, 570),
+        stream_check_seconds=_int(env, "STREAM_CHECK_SECONDS", 20, 1, 300),
+        stream_connection_ttl_seconds=_int(env, "STREAM_CONNECTION_TTL_SECONDS", 7500, 60, 86400),
+        stream_max_connection_seconds=_int(env, "STREAM_MAX_CONNECTION_SECONDS", 7080, 5, 7190),
+        stream_log_tail_lines=_int(env, "STREAM_LOG_TAIL_LINES", 200, 0, 100000),
+        stream_management_endpoint=_optional(env, "STREAM_MANAGEMENT_ENDPOINT"),
+        stream_worker_function=env.get("STREAM_WORKER_FUNCTION", "").strip()
+        or "one-click-serverless-dev-stream_worker",
+        lambda_endpoint=_optional(env, "LAMBDA_ENDPOINT"),
+    )
+    if streams.stream_check_seconds >= streams.stream_window_seconds:
+        raise ConfigError("STREAM_CHECK_SECONDS must be shorter than STREAM_WINDOW_SECONDS")
+    return streams
 
 
 @lru_cache(maxsize=1)
