@@ -108,8 +108,11 @@ def disconnect(connection: str) -> None:
     stream_store.forget(connection)
 
 
-def _authorize(request: StreamRequest, viewer: Viewer) -> None:
-    """The REST routes' ownership checks; names no Kubernetes object can have are 404."""
+def authorize(request: StreamRequest, user_id: str) -> None:
+    """The REST routes' ownership checks, for the connection's user as they are now (a
+    worker repeats them, so a deleted project or user stops its streams); names no
+    Kubernetes object can have are 404."""
+    viewer = Viewer(store.get("users", user_id) if user_id else None)
     if request.stream == DEPLOYMENTS and request.deployment:
         owned_deployment(request.project, request.deployment, viewer)
     else:
@@ -148,7 +151,7 @@ def message(connection: str, body: str) -> None:
         _refuse(endpoint, connection, refused.frame)
         return
     try:
-        _authorize(request, Viewer(store.get("users", known["user"])))
+        authorize(request, str(known["user"]))
     except ApiError as err:
         _refuse(endpoint, connection, error_frame(request.stream, err.message))
         return

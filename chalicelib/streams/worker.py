@@ -25,6 +25,7 @@ from chalicelib.errors import ApiError
 from chalicelib.records import stream_store
 from chalicelib.settings import Settings, get_settings
 from chalicelib.streams import gateway
+from chalicelib.streams.connections import authorize
 from chalicelib.streams.protocol import (
     EVENTS,
     FRAME_LIMIT,
@@ -32,6 +33,7 @@ from chalicelib.streams.protocol import (
     LogCursor,
     StreamRequest,
     WatchCursor,
+    error_frame,
     event_message,
     keepalive_frame,
     reconnect_frame,
@@ -269,12 +271,12 @@ class Pump:
                 self._check()
         except _Stop as stop:
             if str(stop) != "left":
-                self._end_connection(None)
+                self.end_connection(None)
             return str(stop)
         finally:
             self._shut(threads)
         if self.too_old:
-            self._end_connection(reconnect_frame(self.request.stream))
+            self.end_connection(reconnect_frame(self.request.stream))
             return "expired"
         return self._hand_over()
 
@@ -286,7 +288,7 @@ class Pump:
         for thread in threads:
             thread.join(JOIN_SECONDS)
 
-    def _end_connection(self, frame: str | None) -> None:
+    def end_connection(self, frame: str | None) -> None:
         try:
             if frame is not None:
                 gateway.send(self.endpoint, self.connection, frame)
@@ -321,4 +323,11 @@ def run(event: dict[str, Any]) -> str:
     subscription = stream_store.get_subscription(connection) if connection else None
     if subscription is None or subscription.get("lease") != lease:
         return "superseded"
-    return Pump(get_settings(), subscription, lease).run()
+    pump = Pump(get_settings(), subscription, lease)
+    known = stream_store.get_connection(connection)
+    try:
+        authorize(pump.request, str(known["user"]) if known else "")
+    except ApiError as err:
+        pump.end_connection(error_frame(pump.request.stream, err.message))
+        return "refused"
+    return pump.run()

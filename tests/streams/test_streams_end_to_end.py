@@ -111,7 +111,10 @@ def project(owner: Account, admin: client.ApiClient) -> Iterator[dict[str, str]]
         },
     )
     yield {"project": namespace, "deployment": deployment["id"]}
-    core.delete_namespace(namespace)
+    try:
+        core.delete_namespace(namespace)
+    except client.ApiException as err:
+        assert err.status == 404  # the test deleted the project (and so its namespace)
 
 
 def labels(ids: dict[str, str]) -> dict[str, str]:
@@ -397,6 +400,28 @@ def test_resource_map_watches_labelled_objects_and_never_sends_secret_data(
             assert "managedFields" not in pushes[0]["object"]["metadata"]
             assert any('"keepalive"' in f for f in stream.frames)
             await stream.ws.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_deleted_project_ends_its_streams_at_the_next_hand_over(
+    server: LocalServer, owner: Account, project: dict[str, str]
+) -> None:
+    async def scenario() -> None:
+        async with aiohttp.ClientSession() as session:
+            first = {"rolloutId": project["project"], "kind": "Pod", "name": "nothing"}
+            stream = await subscribe(session, ws_url(server, "events", owner.token), first)
+            await asyncio.sleep(1)
+            status, _ = server.request(
+                "DELETE",
+                f"/api/collections/projects/records/{project['project']}",
+                token=owner.token,
+            )
+            assert status == 204
+            await asyncio.wait_for(stream.closed.wait(), WINDOW + 10)
+            assert [f for f in stream.frames if f] == [
+                '{"error":"The requested resource wasn\'t found."}'
+            ]
 
     asyncio.run(scenario())
 
