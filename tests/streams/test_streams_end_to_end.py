@@ -289,6 +289,7 @@ def test_logs_follow_across_hand_overs_without_loss_or_repeat(
     run = uuid.uuid4().hex[:6]
     control_plane.append_pod_log(f"before-{run}")
     markers = [f"line-{run}-{i}" for i in range(12)]
+    big = f"big-{run}-" + "é" * 30000  # 60 KB: more than one API Gateway frame
 
     async def scenario() -> None:
         async with aiohttp.ClientSession() as session:
@@ -298,10 +299,12 @@ def test_logs_follow_across_hand_overs_without_loss_or_repeat(
             for marker in markers:  # spread over ~3 windows, so over 2+ hand-overs
                 control_plane.append_pod_log(marker)
                 await asyncio.sleep(0.7)
-            await stream.until("every line", lambda: markers[-1] in stream.text())
+            control_plane.append_pod_log(big)
+            await stream.until("every line", lambda: big in stream.text())
             await asyncio.sleep(WINDOW + 1)  # one more hand-over: nothing may come again
             lines = [line for line in stream.text().splitlines() if run in line]
-            assert lines == [f"before-{run}", *markers]
+            assert lines == [f"before-{run}", *markers, big]
+            assert all(len(frame.encode()) <= 32 * 1024 for frame in stream.frames)
             assert "" in stream.frames  # keepalives: empty frames the frontend appends as nothing
             await stream.ws.close()
 
@@ -424,6 +427,39 @@ def test_a_deleted_project_ends_its_streams_at_the_next_hand_over(
             ]
 
     asyncio.run(scenario())
+
+
+def test_an_old_connection_is_told_to_reconnect_and_closed(
+    moto_endpoint: str, backend_kubeconfig: str, admin: client.ApiClient
+) -> None:
+    """API Gateway drops sockets after 2 hours; here the limit is 5 seconds."""
+    env = {
+        "LOCAL_KUBECONFIG_FILE": backend_kubeconfig,
+        "STREAM_WINDOW_SECONDS": str(WINDOW),
+        "STREAM_CHECK_SECONDS": "1",
+        "STREAM_MAX_CONNECTION_SECONDS": "5",
+    }
+    with LocalServer(moto_endpoint, extra_env=env) as short:
+        user = Account(short)
+        record = user.create("projects", {"name": "short", "user": user.id})
+
+        async def scenario() -> float:
+            async with aiohttp.ClientSession() as session:
+                first = {"deploymentId": "", "projectId": record["id"]}
+                started = time.monotonic()
+                stream = await subscribe(session, ws_url(short, "deployments", user.token), first)
+                await asyncio.wait_for(stream.closed.wait(), 20)
+                assert stream.frames[-1] == json.dumps(
+                    {
+                        "error": "The stream reached its time limit; reconnect to continue.",
+                        "reconnect": True,
+                    },
+                    separators=(",", ":"),
+                )
+                return time.monotonic() - started
+
+        lasted = asyncio.run(scenario())
+        assert lasted >= 4  # not before the limit (the wait above bounds the other side)
 
 
 def test_closing_the_socket_ends_the_worker_and_forgets_the_connection(
