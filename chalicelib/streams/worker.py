@@ -237,8 +237,11 @@ class Pump:
     def _check(self) -> None:
         now = time.monotonic()
         if now >= self.next_check:
+            # The resume point goes along: a crashed worker's retry (Lambda retries async
+            # invocations) repeats at most one check period of frames.
             until = time.time() + self.remaining() + self.settings.stream_check_seconds
-            if not stream_store.renew_lease(self.connection, self.lease, until):
+            resume = self._resume_point()
+            if not stream_store.renew_lease(self.connection, self.lease, until, resume=resume):
                 raise _Stop("left")
             self.next_check = now + self.settings.stream_check_seconds
         if now - self.last_sent >= self.settings.stream_keepalive_seconds:
