@@ -175,3 +175,21 @@ def test_credentials_from_query_protocol_or_the_frontends_cookie() -> None:
     assert credentials({"Cookie": cookie}, {}) == (JWT, None)
     assert credentials({"Cookie": "pb_auth=garbage"}, {}) == (None, None)
     assert credentials({}, {}) == (None, None)
+
+
+def test_stream_settings_stay_inside_lambda_and_api_gateway_limits() -> None:
+    from chalicelib.errors import ConfigError
+    from chalicelib.settings import load_settings
+
+    base = {"JWT_SECRET": "s" * 40}
+    settings = load_settings(base)
+    assert (settings.stream_window_seconds, settings.stream_keepalive_seconds) == (840, 300)
+    assert settings.stream_max_connection_seconds < 7200 < settings.stream_connection_ttl_seconds
+    for env, name in (
+        ({"STREAM_WINDOW_SECONDS": "900"}, "STREAM_WINDOW_SECONDS"),
+        ({"STREAM_KEEPALIVE_SECONDS": "600"}, "STREAM_KEEPALIVE_SECONDS"),
+        ({"STREAM_MAX_CONNECTION_SECONDS": "7200"}, "STREAM_MAX_CONNECTION_SECONDS"),
+        ({"STREAM_WINDOW_SECONDS": "5", "STREAM_CHECK_SECONDS": "5"}, "STREAM_CHECK_SECONDS"),
+    ):
+        with pytest.raises(ConfigError, match=name):
+            load_settings({**base, **env})
