@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chalice import Chalice, CORSConfig, Rate, Response
+from chalice.app import WebsocketEvent
 
 from chalicelib.auth import login
 from chalicelib.errors import BadRequest, NotFound
@@ -16,6 +17,8 @@ from chalicelib.records import auto_updates, blueprints, cascade
 from chalicelib.records.schema import USERS, find_collection
 from chalicelib.rollouts import cluster_cleanup, observe, state_machine
 from chalicelib.settings import cron_tick_from_environment
+from chalicelib.streams import connections as streams
+from chalicelib.streams import worker as stream_worker
 from chalicelib.web.request import (
     BAD_AUTH_FORMAT,
     body_of,
@@ -223,6 +226,43 @@ def auto_update_tick(_event: object) -> dict[str, Any]:
 def reconcile_rollouts(_event: object) -> int:
     """Finish cluster changes that a failed or interrupted request left pending."""
     return state_machine.reconcile_pending()
+
+
+# ---- Live streams (issue 6): one WebSocket API for the logs, events and resource-map streams.
+app.experimental_feature_flags.update({"WEBSOCKETS"})
+
+
+def _websocket_session() -> None:
+    """Chalice's websocket client wants a boto3 session; made on the first websocket event
+    so that REST cold starts never import boto3."""
+    if app.websocket_api.session is None:
+        import boto3
+
+        app.websocket_api.session = boto3.session.Session()
+
+
+@app.on_ws_connect()
+def stream_connect(event: WebsocketEvent) -> dict[str, Any]:
+    _websocket_session()
+    return streams.connect(event.to_dict())
+
+
+@app.on_ws_message()
+def stream_message(event: WebsocketEvent) -> None:
+    _websocket_session()
+    streams.message(event.connection_id, event.body)
+
+
+@app.on_ws_disconnect()
+def stream_disconnect(event: WebsocketEvent) -> None:
+    _websocket_session()
+    streams.disconnect(event.connection_id)
+
+
+@app.lambda_function(name="stream_worker")
+def stream_worker_function(event: dict[str, Any], _context: object) -> str:
+    """Relays one subscription for a window, then starts its own successor."""
+    return stream_worker.run(event)
 
 
 @api

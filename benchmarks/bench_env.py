@@ -67,11 +67,12 @@ def database() -> Iterator[str]:
 
 
 @contextmanager
-def cluster() -> Iterator[None]:
-    """The project's control plane (built on first use), as the backend's role."""
+def cluster() -> Iterator[Any]:
+    """The project's control plane (built on first use), as the backend's role; yields the
+    plane for scripts that also act as its admin (pods, logs)."""
     from chalicelib.local.control_plane import ControlPlane, ensure_built
 
     ensure_built()
     with ControlPlane() as plane:
         os.environ["LOCAL_KUBECONFIG_FILE"] = str(plane.kubeconfig_for("one-click-backend"))
-        yield
+        yield plane

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -72,6 +72,17 @@ class Settings:
     oauth2_clients: tuple[OAuth2Client, ...] = ()
     oauth2_microsoft_tenant: str = "common"
     oauth2_timeout_seconds: int = 10
+
+    # Live streams (issue 6); defaults keep every stream inside API Gateway's and Lambda's limits.
+    stream_window_seconds: int = 840
+    stream_keepalive_seconds: int = 300
+    stream_check_seconds: int = 20
+    stream_connection_ttl_seconds: int = 7500
+    stream_max_connection_seconds: int = 7080
+    stream_log_tail_lines: int = 200
+    stream_management_endpoint: str | None = None
+    stream_worker_function: str = "one-click-serverless-dev-stream_worker"
+    lambda_endpoint: str | None = None
 
 
 def _bool(env: dict[str, str], name: str, default: bool) -> bool:
@@ -157,6 +168,7 @@ def load_settings(env: dict[str, str]) -> Settings:
         oauth2_microsoft_tenant=_tenant(env),
         oauth2_timeout_seconds=_int(env, "OAUTH2_TIMEOUT_SECONDS", 10, 1, 25),
     )
+    settings = _with_stream_settings(settings, env)
     if settings.kubeconfig_ssm_parameter and settings.kubeconfig_secret_id:
         raise ConfigError("Set at most one of KUBECONFIG_SSM_PARAMETER and KUBECONFIG_SECRET_ID")
     if not re.fullmatch(r"[A-Za-z0-9_.\-]{0,64}", settings.table_prefix):
@@ -219,6 +231,28 @@ def _tenant(env: dict[str, str]) -> str:
     if not _TENANT.match(tenant):
         raise ConfigError(f"OAUTH2_MICROSOFT_TENANT must be a tenant id or domain, got {tenant!r}")
     return tenant
+
+
+def _with_stream_settings(settings: Settings, env: dict[str, str]) -> Settings:
+    """The live-stream settings: a worker's window must end before Lambda's 15 minutes, the
+    keepalive come before API Gateway's 10-minute idle cut, the reconnect notice before its
+    2-hour limit."""
+    streams = replace(
+        settings,
+        stream_window_seconds=_int(env, "STREAM_WINDOW_SECONDS", 840, 2, 870),
+        stream_keepalive_seconds=_int(env, "STREAM_KEEPALIVE_SECONDS", 300, 1, 570),
+        stream_check_seconds=_int(env, "STREAM_CHECK_SECONDS", 20, 1, 300),
+        stream_connection_ttl_seconds=_int(env, "STREAM_CONNECTION_TTL_SECONDS", 7500, 60, 86400),
+        stream_max_connection_seconds=_int(env, "STREAM_MAX_CONNECTION_SECONDS", 7080, 5, 7190),
+        stream_log_tail_lines=_int(env, "STREAM_LOG_TAIL_LINES", 200, 0, 100000),
+        stream_management_endpoint=_optional(env, "STREAM_MANAGEMENT_ENDPOINT"),
+        stream_worker_function=env.get("STREAM_WORKER_FUNCTION", "").strip()
+        or "one-click-serverless-dev-stream_worker",
+        lambda_endpoint=_optional(env, "LAMBDA_ENDPOINT"),
+    )
+    if streams.stream_check_seconds >= streams.stream_window_seconds:
+        raise ConfigError("STREAM_CHECK_SECONDS must be shorter than STREAM_WINDOW_SECONDS")
+    return streams
 
 
 @lru_cache(maxsize=1)

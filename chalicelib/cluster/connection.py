@@ -194,8 +194,10 @@ def request(
     accept: str = JSON,
     text: bool = False,
     read_timeout: float = READ_TIMEOUT_SECONDS,
+    stream: bool = False,
 ) -> Any:
-    """One Kubernetes API call with bounded retries; the decoded JSON (or text) on 2xx.
+    """One Kubernetes API call with bounded retries; the decoded JSON (or text) on 2xx, or
+    with ``stream`` the open response (a watch or a followed log) for the caller to read.
 
     Raises ``KubeError`` for answers the caller must interpret, ``ServiceUnavailable`` when
     the cluster cannot be used right now (unreachable, overloaded, no permission).
@@ -223,6 +225,8 @@ def request(
                 _preload_content=False,
                 _request_timeout=(CONNECT_TIMEOUT_SECONDS, read_timeout),
             )
+            if stream:
+                return response
             try:
                 raw: bytes = response.data
             finally:

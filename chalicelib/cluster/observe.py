@@ -192,6 +192,34 @@ def project_object(project_id: str, url: str) -> dict[str, Any]:
     return dict(obj)
 
 
+def read_pod_log(
+    project_id: str,
+    pod_name: str,
+    container: str | None,
+    query: list[tuple[str, Any]],
+    **options: Any,
+) -> Any:
+    """GET a pod's log (``options`` go to ``request``: text, or an open stream), for pods
+    labelled with the project only; what Kubernetes refuses becomes our 404 or 400."""
+    require_namespace(project_id)
+    require_object_name(pod_name)
+    pod_url = path("api", "v1", "namespaces", project_id, "pods", pod_name)
+    project_object(project_id, pod_url)
+    if container:
+        if not is_dns_label(container):
+            raise BadRequest("container is not a valid container name.")
+        query = [*query, ("container", container)]
+    try:
+        return request("GET", pod_url + "/log", query=query, accept="text/plain, */*", **options)
+    except KubeError as err:
+        if err.status == 404:
+            raise NotFound() from None
+        if err.status == 400:
+            # e.g. "container x is not valid for pod y", "container is waiting to start"
+            raise BadRequest(err.message or "The pod's log cannot be read yet.") from None
+        raise
+
+
 @guarded("reading a pod log")
 def pod_logs(
     project_id: str,
@@ -202,10 +230,6 @@ def pod_logs(
 ) -> str:
     """The pod's recent log as text (not following: the logs websocket does that), capped at
     1 MiB. Only pods labelled with the project are readable."""
-    require_namespace(project_id)
-    require_object_name(pod_name)
-    pod_url = path("api", "v1", "namespaces", project_id, "pods", pod_name)
-    project_object(project_id, pod_url)
     query: list[tuple[str, Any]] = [("limitBytes", LOG_LIMIT_BYTES)]
     if tail_lines is not None:
         if tail_lines < 0:
@@ -215,28 +239,15 @@ def pod_logs(
         if since_seconds < 1:
             raise BadRequest("sinceSeconds must be at least 1.")
         query.append(("sinceSeconds", int(since_seconds)))
-    if container:
-        if not is_dns_label(container):
-            raise BadRequest("container is not a valid container name.")
-        query.append(("container", container))
-    try:
-        return str(
-            request(
-                "GET",
-                pod_url + "/log",
-                query=query,
-                accept="text/plain, */*",
-                text=True,
-                read_timeout=LOG_READ_TIMEOUT_SECONDS,
-            )
-        )
-    except KubeError as err:
-        if err.status == 404:
-            raise NotFound() from None
-        if err.status == 400:
-            # e.g. "container x is not valid for pod y", "container is waiting to start"
-            raise BadRequest(err.message or "The pod's log cannot be read yet.") from None
-        raise
+    text = read_pod_log(
+        project_id,
+        pod_name,
+        container,
+        query,
+        text=True,
+        read_timeout=LOG_READ_TIMEOUT_SECONDS,
+    )
+    return str(text)
 
 
 # ---------------------------------------------------------------------------- cluster info

@@ -115,6 +115,10 @@ def _start_cluster(stack: ExitStack) -> None:
 
 
 def _serve(args: argparse.Namespace, stack: ExitStack) -> int:
+    # The server answers the API Gateway Management API and Lambda's invoke API itself.
+    os.environ.setdefault("STREAM_MANAGEMENT_ENDPOINT", f"http://{HOST}:{args.port}")
+    os.environ.setdefault("LAMBDA_ENDPOINT", f"http://{HOST}:{args.port}")
+    os.environ.setdefault("STREAM_WORKER_FUNCTION", "stream_worker")
     if args.cluster:
         _start_cluster(stack)
     endpoint = _prepare(args.state_dir, args.in_memory, stack)

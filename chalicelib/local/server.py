@@ -4,7 +4,7 @@ Requests under ``/api/`` and ``/pb/`` run through Chalice's own ``LocalGateway``
 API Gateway emulation ``chalice local`` uses), on a single worker thread because Chalice
 keeps ``current_request`` on the app object, exactly one request at a time, as in a Lambda
 instance. Everything else is the frontend: a file if it exists, else ``index.html`` (SPA
-deep links). aiohttp is used so the websockets of a later issue can share the port.
+deep links). The live-stream websockets share the port (``chalicelib.local.websockets``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from aiohttp import web
 from chalice.app import Chalice
 from chalice.config import Config
 from chalice.local import ForbiddenError, LocalGateway
+
+from chalicelib.local.websockets import LocalWebsockets
 
 API_PREFIXES = ("/api/", "/pb/")
 NOT_FOUND = {"code": 404, "message": "Not Found.", "data": {}}  # PocketBase's unknown route
@@ -87,6 +89,10 @@ class LocalApp:
 def build(chalice_app: Chalice, frontend: Path | None) -> web.Application:
     local = LocalApp(chalice_app, frontend)
     application = web.Application(client_max_size=8 * 1024 * 1024)
+    sockets = LocalWebsockets(chalice_app)
+    sockets.add_routes(application)
+    application.on_shutdown.append(lambda _app: sockets.close_sockets())
+    application.on_cleanup.append(lambda _app: sockets.shutdown())
     application.router.add_route("*", "/{tail:.*}", local.handle)
     application.on_cleanup.append(lambda _app: _shutdown(local))
     return application

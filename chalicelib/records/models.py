@@ -346,3 +346,39 @@ ALL_MODELS: tuple[type[Model], ...] = (
     LeaseModel,
     ExternalAuthModel,
 )
+
+
+class StreamConnectionModel(Model):
+    """One open WebSocket (live streams): who it is, so a message or a worker never has to
+    authenticate again. Expired by TTL if API Gateway's ``$disconnect`` never arrives."""
+
+    class Meta:
+        table_name = "streamConnections"
+
+    connection = UnicodeAttribute(hash_key=True)
+    user = UnicodeAttribute()
+    stream = UnicodeAttribute(default="")
+    endpoint = UnicodeAttribute(default="")
+    connected = NumberAttribute()
+    expires = TTLAttribute()
+
+
+class StreamSubscriptionModel(Model):
+    """The stream a connection asked for (one per connection, like the original's single
+    first message), the lease of the one worker relaying it, and where it resumes."""
+
+    class Meta:
+        table_name = "streamSubscriptions"
+
+    connection = UnicodeAttribute(hash_key=True)
+    stream = UnicodeAttribute()
+    params = UnicodeAttribute()
+    endpoint = UnicodeAttribute(default="")
+    connected = NumberAttribute()
+    lease = UnicodeAttribute(null=True)
+    lease_until = NumberAttribute(default=0)
+    resume = UnicodeAttribute(default="{}")
+    expires = TTLAttribute()
+
+
+ALL_MODELS = (*ALL_MODELS, StreamConnectionModel, StreamSubscriptionModel)

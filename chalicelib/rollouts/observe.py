@@ -14,14 +14,14 @@ from chalicelib.records.schema import DEPLOYMENTS, PROJECTS
 from chalicelib.records.store import Record
 
 
-def _project(project_id: str, viewer: Viewer) -> Record:
+def owned_project(project_id: str, viewer: Viewer) -> Record:
     if not viewer.authenticated:
         raise Unauthorized()
     return service.owned_record(PROJECTS, project_id, viewer)
 
 
-def _deployment(project_id: str, deployment_id: str, viewer: Viewer) -> Record:
-    _project(project_id, viewer)
+def owned_deployment(project_id: str, deployment_id: str, viewer: Viewer) -> Record:
+    owned_project(project_id, viewer)
     deployment = service.owned_record(DEPLOYMENTS, deployment_id, viewer)
     if deployment["project"] != project_id:
         raise NotFound()
@@ -29,22 +29,22 @@ def _deployment(project_id: str, deployment_id: str, viewer: Viewer) -> Record:
 
 
 def status(project_id: str, deployment_id: str, viewer: Viewer) -> dict[str, Any]:
-    _deployment(project_id, deployment_id, viewer)
+    owned_deployment(project_id, deployment_id, viewer)
     return observe.rollout_status(project_id, deployment_id)
 
 
 def metrics(project_id: str, deployment_id: str, viewer: Viewer) -> dict[str, Any]:
-    _deployment(project_id, deployment_id, viewer)
+    owned_deployment(project_id, deployment_id, viewer)
     return observe.deployment_metrics(project_id, deployment_id)
 
 
 def events(project_id: str, deployment_id: str, viewer: Viewer) -> dict[str, Any]:
-    _deployment(project_id, deployment_id, viewer)
+    owned_deployment(project_id, deployment_id, viewer)
     return observe.deployment_events(project_id, deployment_id)
 
 
 def logs(project_id: str, pod_name: str, query: dict[str, str], viewer: Viewer) -> str:
-    _project(project_id, viewer)
+    owned_project(project_id, viewer)
     return observe.pod_logs(
         project_id,
         pod_name,
@@ -61,13 +61,13 @@ def cluster_info(viewer: Viewer) -> dict[str, Any]:
 
 
 def delete_pod(project_id: str, pod_name: str, viewer: Viewer) -> str:
-    _project(project_id, viewer)
+    owned_project(project_id, viewer)
     workloads.delete_pod(project_id, pod_name)
     return "Pod deleted"
 
 
 def delete_job(project_id: str, job_name: str, viewer: Viewer) -> str:
-    _project(project_id, viewer)
+    owned_project(project_id, viewer)
     workloads.delete_job(project_id, job_name)
     return "Job deleted"
 
