@@ -51,6 +51,7 @@ unit: setup
 bench: setup
 	$(PY) benchmarks/cold_import.py
 	$(PY) benchmarks/round_trips.py
+	$(PY) benchmarks/bundle.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

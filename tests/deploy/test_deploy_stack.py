@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from api_client import reset_settings
 from deployment import resources_of_type
 
 from chalicelib.records.tables import table_definitions
@@ -40,7 +41,7 @@ def shape(description: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("backend", ["moto"], indirect=True)
 def test_infra_stack_tables_equal_the_tables_the_models_create(
-    backend: str, moto_endpoint: str, template: dict[str, Any]
+    backend: str, moto_endpoint: str, template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stateful = {k: v for kind in STATEFUL for k, v in resources_of_type(template, kind).items()}
     stack = f"infra-{uuid.uuid4().hex[:8]}"
@@ -65,9 +66,27 @@ def test_infra_stack_tables_equal_the_tables_the_models_create(
         assert shape(from_stack) == shape(from_models), name
         assert shape(from_stack)["billing"] == "PAY_PER_REQUEST"
 
+    create_the_first_user_as_the_readme_says(stack_prefix, monkeypatch)
+
     bucket = cloudformation.describe_stack_resource(
         StackName=stack, LogicalResourceId="FilesBucket"
     )
     boto3.client("s3", endpoint_url=moto_endpoint).head_bucket(
         Bucket=bucket["StackResourceDetail"]["PhysicalResourceId"]
     )
+
+
+def create_the_first_user_as_the_readme_says(prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """README "Deploy to AWS" step 6 against the tables CloudFormation created."""
+    from chalicelib.cli import main
+    from chalicelib.records import store
+
+    monkeypatch.delenv("JWT_SECRET")
+    monkeypatch.setenv("JWT_SECRET_ID", str(stage_settings("dev").jwt_secret_id))
+    monkeypatch.setenv("TABLE_PREFIX", prefix)
+    reset_settings()
+    assert main(["create-user", "--email", "First@Example.com", "--password", "password123"]) == 0
+    user_id = store.user_id_by("email", "first@example.com")
+    assert user_id is not None
+    user = store.get("users", user_id)
+    assert user is not None and user["email"] == "First@Example.com"
