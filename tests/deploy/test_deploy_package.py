@@ -138,7 +138,9 @@ def test_cloudfront_serves_the_frontend_and_routes_the_apis_on_one_origin(
     routes = {b["PathPattern"]: b["TargetOriginId"] for b in config["CacheBehaviors"]}
     assert routes["/api/*"] == routes["/pb/*"] == "rest-api"
     rest = origins["rest-api"]
-    stage = chalice_template["Resources"]["RestAPI"]["Properties"]["StageName"]
+    rest_api = chalice_template["Resources"]["RestAPI"]["Properties"]
+    assert rest_api["EndpointConfiguration"] == "REGIONAL", "CloudFront in front of CloudFront"
+    stage = rest_api["StageName"]
     assert rest["OriginPath"] == f"/{stage}"
     assert "${RestAPI}" in rest["DomainName"]["Fn::Sub"]
     frontend = origins[config["DefaultCacheBehavior"]["TargetOriginId"]]
