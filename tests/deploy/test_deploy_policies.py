@@ -116,3 +116,27 @@ def test_secrets_are_read_by_name_only_by_the_functions_that_need_them() -> None
     assert readers["reconcile_rollouts"] == {kubeconfig}
     assert readers["websocket_disconnect"] == set()
     assert jwt not in readers["stream_worker"] | readers["auto_update_tick"]
+
+
+def test_parameters_named_instead_of_secrets_are_read_with_ssm_and_only_them() -> None:
+    from chalicelib.settings import load_settings
+    from infra.policies import policy_document
+
+    settings = load_settings(
+        {
+            "TABLE_PREFIX": "oc-",
+            "JWT_SECRET_SSM_PARAMETER": "/oc/jwt",
+            "KUBECONFIG_SSM_PARAMETER": "oc-kubeconfig",
+        }
+    )
+    statements = policy_document("api_handler", settings)["Statement"]
+    reads = {
+        arn_text(resource).split(":parameter", 1)[1]
+        for s in statements
+        if s["Action"] == ["ssm:GetParameter"]
+        for resource in s["Resource"]
+    }
+    assert reads == {"/oc/jwt", "/oc-kubeconfig"}
+    assert not any("secretsmanager:GetSecretValue" in s["Action"] for s in statements)
+    decrypt = [s for s in statements if s["Action"] == ["kms:Decrypt"]]
+    assert len(decrypt) == 1 and decrypt[0]["Condition"]["StringEquals"]["kms:ViaService"]
