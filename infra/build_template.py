@@ -72,7 +72,6 @@ def table_resources(settings: Settings) -> Resources:
             "AttributeDefinitions": definition["attribute_definitions"],
             "KeySchema": _hash_first(definition["key_schema"]),
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-            "SSESpecification": {"SSEEnabled": True},
         }
         if definition["global_secondary_indexes"]:
             properties["GlobalSecondaryIndexes"] = [
@@ -126,10 +125,12 @@ def secret_resources(settings: Settings) -> Resources:
     return resources
 
 
-def _private_bucket(*, keep: bool) -> dict[str, Any]:
+def _private_bucket() -> dict[str, Any]:
+    """Kept on stack deletion like the tables: CloudFormation cannot delete a bucket with
+    objects in it, and the files bucket holds users' uploads."""
     return {
         "Type": "AWS::S3::Bucket",
-        **(KEEP if keep else {}),
+        **KEEP,
         "Properties": {
             "BucketEncryption": {
                 "ServerSideEncryptionConfiguration": [
@@ -160,7 +161,7 @@ def _tls_only(bucket: str) -> dict[str, Any]:
 
 def bucket_resources() -> Resources:
     return {
-        "FilesBucket": _private_bucket(keep=True),
+        "FilesBucket": _private_bucket(),
         "FilesBucketPolicy": {
             "Type": "AWS::S3::BucketPolicy",
             "Properties": {
@@ -234,7 +235,7 @@ def edge_resources(chalice_resources: Resources) -> Resources:
     ]
     behaviours = [_api_behaviour("/api/*", "rest-api"), _api_behaviour("/pb/*", "rest-api")]
     resources: Resources = {
-        "FrontendBucket": _private_bucket(keep=False),
+        "FrontendBucket": _private_bucket(),
         "FrontendOriginAccessControl": {
             "Type": "AWS::CloudFront::OriginAccessControl",
             "Properties": {
