@@ -3,9 +3,10 @@
 
 Steps: the IAM policy files must match ``infra.policies``; ``chalice package`` builds the
 functions, roles and APIs (it needs PyPI for Lambda's wheels and a region, no credentials);
-the zip gets precompiled bytecode; ``infra.build_template`` merges the rest in. Chalice's own
-``--merge-template`` is not used because the CloudFront routes depend on which APIs Chalice
-generated (the WebSocket API exists only once the app has websocket handlers).
+the zip loses unused code and gets precompiled bytecode; ``infra.build_template`` merges the
+rest in. Chalice's own ``--merge-template`` is not used because the CloudFront routes depend
+on which APIs Chalice generated (the WebSocket API exists only once the app has websocket
+handlers).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra.build_template import merged_template
-from infra.bundle import BundleSize, add_bytecode
+from infra.bundle import BundleSize, finish
 from infra.policies import rendered_policies
 from infra.stages import CHALICE_DIR, ROOT, stage_settings
 
@@ -70,7 +71,7 @@ def package(stage: str, out: Path) -> Artifacts:
     out.mkdir(parents=True, exist_ok=True)
     chalice_package(stage, out)
     bundle = out / "deployment.zip"
-    size = add_bytecode(bundle)
+    size = finish(bundle)
     template = out / "template.json"
     chalice_template = json.loads((out / "sam.json").read_text())
     template.write_text(json.dumps(merged_template(chalice_template, settings), indent=2) + "\n")
