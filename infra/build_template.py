@@ -187,6 +187,8 @@ def _api_origin(origin_id: str, api: str) -> dict[str, Any]:
 
 
 def _api_behaviour(pattern: str, origin_id: str, function: str | None = None) -> dict[str, Any]:
+    """Nothing cached; every viewer header but Host reaches the API (API Gateway routes by its
+    own host name). With caching disabled this includes ``Authorization``."""
     behaviour: dict[str, Any] = {
         "PathPattern": pattern,
         "TargetOriginId": origin_id,
