@@ -54,6 +54,14 @@ bench: setup
 	$(PY) benchmarks/auto_update_tick.py
 	$(PY) benchmarks/tag_policies.py
 	$(PY) benchmarks/oauth2_sign_in.py
+	$(PY) benchmarks/bundle.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
+
+## Build a stage's deployable template and Lambda bundle into dist/STAGE: make package STAGE=dev
+## (needs PyPI for Lambda's wheels and nothing from AWS; see README "Deploy to AWS").
+.PHONY: package
+STAGE ?= dev
+package: setup
+	$(PY) -m infra.package $(STAGE)

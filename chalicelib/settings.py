@@ -247,6 +247,7 @@ def _with_stream_settings(settings: Settings, env: dict[str, str]) -> Settings:
         stream_log_tail_lines=_int(env, "STREAM_LOG_TAIL_LINES", 200, 0, 100000),
         stream_management_endpoint=_optional(env, "STREAM_MANAGEMENT_ENDPOINT"),
         stream_worker_function=env.get("STREAM_WORKER_FUNCTION", "").strip()
+        or env.get("AWS_LAMBDA_FUNCTION_NAME", "").strip()  # the worker continuing itself
         or "one-click-serverless-dev-stream_worker",
         lambda_endpoint=_optional(env, "LAMBDA_ENDPOINT"),
     )
