@@ -43,6 +43,9 @@ class Settings:
     allow_node_selectors: bool
     allow_tolerations: bool
     allowed_service_accounts: frozenset[str]
+    files_bucket: str | None = None
+    files_dir: Path = Path(".local/files")
+    s3_endpoint: str | None = None
 
 
 def _bool(env: dict[str, str], name: str, default: bool) -> bool:
@@ -112,6 +115,9 @@ def load_settings(env: dict[str, str]) -> Settings:
             for name in env.get("ALLOWED_SERVICE_ACCOUNTS", "one-click,default").split(",")
             if name.strip()
         ),
+        files_bucket=_optional(env, "FILES_BUCKET"),
+        files_dir=Path(env.get("FILES_DIR") or ".local/files").expanduser(),
+        s3_endpoint=_optional(env, "S3_ENDPOINT"),
     )
     if settings.kubeconfig_ssm_parameter and settings.kubeconfig_secret_id:
         raise ConfigError("Set at most one of KUBECONFIG_SSM_PARAMETER and KUBECONFIG_SECRET_ID")

@@ -70,6 +70,7 @@ def _environment(state: Path, endpoint: str) -> None:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ["DYNAMODB_ENDPOINT"] = endpoint
+    os.environ.setdefault("FILES_DIR", str(state / "files"))
     if not any(
         os.environ.get(k) for k in ("JWT_SECRET", "JWT_SECRET_SSM_PARAMETER", "JWT_SECRET_ID")
     ):

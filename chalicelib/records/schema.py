@@ -30,6 +30,7 @@ class Field:
     multiple: bool = False  # multi-relation (maxSelect null)
     max_json_bytes: int = 1024 * 1024
     max_file_bytes: int = 5 * 1024 * 1024
+    mime_types: tuple[str, ...] = ()  # allowed content types of a file; empty: any
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,10 @@ class Collection:
         return next((f for f in self.fields if f.name == name), None)
 
     @property
+    def files(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if f.type is FieldType.FILE)
+
+    @property
     def relations(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if f.type is FieldType.RELATION)
 
@@ -52,8 +57,8 @@ def _owner(name: str = "user") -> Field:
     return Field(name, FieldType.RELATION, required=True, target="users")
 
 
-def _avatar() -> Field:
-    return Field("avatar", FieldType.FILE)
+def _avatar(mime_types: tuple[str, ...] = ()) -> Field:
+    return Field("avatar", FieldType.FILE, mime_types=mime_types)
 
 
 USERS = Collection(
@@ -65,7 +70,7 @@ USERS = Collection(
         Field("emailVisibility", FieldType.BOOL),
         Field("verified", FieldType.BOOL),
         Field("name", FieldType.TEXT),
-        _avatar(),
+        _avatar(("image/jpeg", "image/png", "image/svg+xml", "image/gif", "image/webp")),
     ),
     owner_field=None,
     is_auth=True,
