@@ -89,6 +89,12 @@ def upload(api: Api, user, collection: str, record_id: str, *files, **fields: st
     )
 
 
+def create(api: Api, user, collection: str, fields: dict[str, str], *files):
+    return api.call(
+        "POST", records(collection), raw=form(fields, *files), token=user.token, headers=MULTIPART
+    )
+
+
 def fetch(api: Api, path: str, token: str | None = None, **headers: str):
     sent = {"accept": "*/*", **headers}
     if token:
@@ -176,13 +182,7 @@ def test_size_and_mime_limits(api: Api, make_user, files: Store) -> None:
         "message": 'Failed to upload "big.bin" - the maximum allowed file size is 5242880 bytes.',
     }
     assert reply.body["data"]["name"]["code"] == "validation_max_text_constraint"
-    created = api.call(
-        "POST",
-        records("projects"),
-        raw=form({"name": "n", "user": user.id}, ("avatar", "big.bin", big)),
-        token=user.token,
-        headers=MULTIPART,
-    )
+    created = create(api, user, "projects", {"name": "n", "user": user.id}, ("avatar", "b", big))
     assert created.status == 400 and created.body["message"] == "Failed to create record."
     text = upload(api, user, "users", user.id, ("avatar", "t.txt", b"hello"))
     assert text.status == 400
@@ -212,17 +212,9 @@ def test_user_avatar_type_comes_from_the_content(api: Api, make_user, files: Sto
 def test_create_with_json_payload_and_file(api: Api, make_user, files: Store) -> None:
     user = make_user()
     project = make_project(api, user)
-    reply = api.call(
-        "POST",
-        records("deployments"),
-        raw=form(
-            {"@jsonPayload": json.dumps({"name": "web", "user": user.id})},
-            ("avatar", "d.png", PNG),
-        ).replace(b"--" + BOUNDARY.encode() + b"--", b"")
-        + form({"project": project["id"]}),
-        token=user.token,
-        headers=MULTIPART,
-    )
+    payload = json.dumps({"name": "web", "user": user.id})
+    fields = {"@jsonPayload": payload, "project": project["id"]}
+    reply = create(api, user, "deployments", fields, ("avatar", "d.png", PNG))
     assert reply.status == 200, reply.body
     assert (reply.body["name"], reply.body["project"]) == ("web", project["id"])
     assert files.keys() == {f"h2e1cdq94xgdclh/{reply.body['id']}/{reply.body['avatar']}"}
@@ -283,3 +275,21 @@ def test_files_go_with_their_records(api: Api, make_user, files: Store) -> None:
     assert len(files.keys()) == 3
     assert api.delete(records("projects") + f"/{project['id']}", token=user.token).status == 204
     assert files.keys() == {f"7kff2zw80a7rmbu/{other['id']}/{kept['avatar']}"}
+
+
+def test_failed_write_leaves_no_file(api: Api, make_user, files: Store) -> None:
+    """The upload is stored before the record; a record write that fails takes it back."""
+    user = make_user()
+    project = make_project(api, user)
+    fields = {"id": project["id"], "name": "dup", "user": user.id}
+    taken = create(api, user, "projects", fields, ("avatar", "d.png", PNG))
+    assert taken.status == 400 and taken.body["data"]["id"]["code"] == "validation_invalid_id"
+    assert files.keys() == set()
+
+
+def test_deleting_a_user_removes_the_avatar(api: Api, make_user, files: Store) -> None:
+    user = make_user()
+    upload(api, user, "users", user.id, ("avatar", "me.png", PNG))
+    assert len(files.keys()) == 1
+    assert api.delete(records("users") + f"/{user.id}", token=user.token).status == 204
+    assert files.keys() == set()

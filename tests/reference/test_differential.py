@@ -678,7 +678,7 @@ def test_avatar_modifiers_and_refusals(sides: tuple[Side, Side], world: dict[str
             "POST",
             records("projects"),
             token="alice",
-            raw_body=_multipart({"user": "{alice}"}, ("avatar", "big.bin", big)),
+            raw_body=_multipart({"tags": "x"}, ("avatar", "big.bin", big)),
             headers=MULTIPART,
         )
     finally:
