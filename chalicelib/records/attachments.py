@@ -11,7 +11,8 @@ files to anyone who knows the name).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,8 @@ from chalicelib.records import access, store, values
 from chalicelib.records.access import Viewer
 from chalicelib.records.schema import Collection, Field, find_collection
 from chalicelib.records.store import Record
+
+logger = logging.getLogger("oneclick.files")
 
 BAD_FORMAT = "Failed to load the submitted data due to invalid formatting."
 UNKNOWN_FILENAMES = ("validation_unknown_filenames", "The field contains unknown filenames.")
@@ -80,6 +83,16 @@ def _key(collection: Collection, record_id: str, name: str) -> str:
     return storage.key_for(collection.id, record_id, name)
 
 
+def _remove_unreferenced(keys: Iterable[str]) -> None:
+    """Remove files no record points to any more. The record write has happened: failing
+    here would report an error for a change that was made, so a failure only leaves an
+    unreferenced file behind, logged."""
+    try:
+        storage.delete(keys)
+    except Exception:  # noqa: BLE001 - S3, network or folder errors alike
+        logger.exception("could not remove unreferenced files")
+
+
 @contextmanager
 def files_saved(
     collection: Collection, before: Record | None, after: Record, body: dict[str, Any]
@@ -99,7 +112,7 @@ def files_saved(
         storage.delete(written)
         raise
     if before is not None:
-        storage.delete(
+        _remove_unreferenced(
             _key(collection, before["id"], before[f.name])
             for f in collection.files
             if before[f.name] and before[f.name] != after[f.name]
@@ -117,7 +130,7 @@ def remove_files(plan: list[tuple[str, Record]]) -> None:
             for f in collection.files
             if record[f.name]
         ]
-    storage.delete(keys)
+    _remove_unreferenced(keys)
 
 
 @dataclass(frozen=True)

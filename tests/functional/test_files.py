@@ -293,3 +293,25 @@ def test_deleting_a_user_removes_the_avatar(api: Api, make_user, files: Store) -
     assert len(files.keys()) == 1
     assert api.delete(records("users") + f"/{user.id}", token=user.token).status == 204
     assert files.keys() == set()
+
+
+def test_a_failing_cleanup_does_not_fail_the_change(
+    api: Api, make_user, files: Store, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    """Once the record is written, a file store that cannot remove the old file leaves it
+    behind (logged) instead of reporting an error for a change that was made."""
+    from chalicelib.files import storage
+
+    user = make_user()
+    project = make_project(api, user)
+    upload(api, user, "projects", project["id"], ("avatar", "a.png", PNG))
+
+    def unavailable(keys) -> None:
+        raise OSError("store unavailable")
+
+    monkeypatch.setattr(storage, "delete", unavailable)
+    replaced = upload(api, user, "projects", project["id"], ("avatar", "b.png", PNG))
+    assert replaced.status == 200 and replaced.body["avatar"].startswith("b")
+    assert api.delete(records("projects") + f"/{project['id']}", token=user.token).status == 204
+    assert "could not remove unreferenced files" in caplog.text
+    assert len(files.keys()) == 2
