@@ -1,6 +1,6 @@
 """Where record files live: an S3 bucket on AWS, a folder for the local run.
 
-One narrow interface (put, get, delete by key) so that nothing else knows which one is in
+One narrow interface (put, get, exists, delete by key) so that nothing else knows which one is in
 use. Keys are PocketBase's ``{collectionId}/{recordId}/{filename}``, so a One-Click
 ``pb_storage`` folder maps onto the bucket one to one. The S3 client is built on first use
 and reused: a REST cold start that serves no file never imports its service model.
@@ -9,6 +9,7 @@ and reused: a REST cold start that serves no file never imports its service mode
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,16 @@ from chalicelib.errors import ConfigError
 from chalicelib.settings import Settings, get_settings
 
 _DELETE_BATCH = 1000  # DeleteObjects takes at most this many keys
+LINK_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A stored file: its bytes, or for one too big to pass through a Lambda response, a
+    short-lived link to fetch it from the bucket directly."""
+
+    content: bytes = b""
+    link: str = ""
 
 
 def key_for(collection_id: str, record_id: str, filename: str) -> str:
@@ -61,17 +72,39 @@ def put(key: str, content: bytes, content_type: str) -> None:
     temporary.replace(path)
 
 
-def get(key: str) -> bytes | None:
+def get(key: str, inline_limit: int | None = None) -> Stored | None:
+    """The file, or None; from S3, a file over ``inline_limit`` bytes comes as a link."""
     settings = get_settings()
     root = _folder(settings)
     if root is None:
         client = _s3(settings.aws_region, settings.s3_endpoint)
         try:
-            return bytes(client.get_object(Bucket=settings.files_bucket, Key=key)["Body"].read())
+            stored = client.get_object(Bucket=settings.files_bucket, Key=key)
         except client.exceptions.NoSuchKey:
             return None
+        if inline_limit is not None and stored["ContentLength"] > inline_limit:
+            stored["Body"].close()
+            params = {"Bucket": settings.files_bucket, "Key": key}
+            link = client.generate_presigned_url("get_object", params, ExpiresIn=LINK_SECONDS)
+            return Stored(link=link)
+        return Stored(content=bytes(stored["Body"].read()))
     path = _path(root, key)
-    return path.read_bytes() if path.is_file() else None
+    return Stored(content=path.read_bytes()) if path.is_file() else None
+
+
+def exists(key: str) -> bool:
+    settings = get_settings()
+    root = _folder(settings)
+    if root is None:
+        client = _s3(settings.aws_region, settings.s3_endpoint)
+        try:
+            client.head_object(Bucket=settings.files_bucket, Key=key)
+        except client.exceptions.ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                return False
+            raise
+        return True
+    return _path(root, key).is_file()
 
 
 def delete(keys: Iterable[str]) -> None:

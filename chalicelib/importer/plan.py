@@ -199,7 +199,7 @@ def _copy_files(data: PocketBaseData, name: str, record: Record, report: Report)
         if not record[each.name]:
             continue
         key = storage.key_for(collection.id, record["id"], record[each.name])
-        if storage.get(key) is not None:
+        if storage.exists(key):
             report.files["unchanged"] += 1
             continue
         content = data.file(name, record["id"], record[each.name])

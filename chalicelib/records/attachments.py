@@ -133,11 +133,17 @@ def remove_files(plan: list[tuple[str, Record]]) -> None:
     _remove_unreferenced(keys)
 
 
+# A Lambda response carries at most 6 MB, base64-encoded; bigger files are handed out as a
+# short-lived link to the bucket, after the same access check.
+INLINE_LIMIT = 4 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class ServedFile:
     name: str
     content: bytes
     content_type: str
+    link: str = ""
 
 
 def read_file(collection_ref: str, record_id: str, name: str, viewer: Viewer) -> ServedFile:
@@ -150,7 +156,7 @@ def read_file(collection_ref: str, record_id: str, name: str, viewer: Viewer) ->
         raise NotFound()
     if not access.can_view(collection, record, viewer):
         raise NotFound()
-    content = storage.get(_key(collection, record_id, name))
-    if content is None:
+    stored = storage.get(_key(collection, record_id, name), INLINE_LIMIT)
+    if stored is None:
         raise NotFound()
-    return ServedFile(name, content, sniff(content))
+    return ServedFile(name, stored.content, sniff(stored.content), stored.link)

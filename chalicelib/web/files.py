@@ -47,6 +47,9 @@ def file_viewer(request: Request) -> Viewer:
 
 
 def file_response(served: ServedFile) -> Response:
+    if served.link:
+        headers = {"Location": served.link, "Cache-Control": "no-store"}
+        return Response(body="", status_code=302, headers=headers)
     disposition = "inline" if served.content_type in INLINE_TYPES else "attachment"
     headers = {
         "Content-Type": served.content_type,

@@ -315,3 +315,23 @@ def test_a_failing_cleanup_does_not_fail_the_change(
     assert api.delete(records("projects") + f"/{project['id']}", token=user.token).status == 204
     assert "could not remove unreferenced files" in caplog.text
     assert len(files.keys()) == 2
+
+
+def test_big_files_from_s3_come_as_a_short_lived_link(api: Api, make_user, files: Store) -> None:
+    """A Lambda response holds 6 MB base64-encoded: from the bucket, a file over 4 MB is a
+    redirect to a presigned URL, given only after the same access check."""
+    import urllib.request
+
+    user, other = make_user(), make_user()
+    project = make_project(api, user)
+    big = PNG + b"\0" * (4 * 1024 * 1024)
+    record = upload(api, user, "projects", project["id"], ("avatar", "big.png", big)).body
+    assert fetch(api, file_path(record), other.token).status_code == 404
+    served = fetch(api, file_path(record), user.token)
+    if files.bucket is None:
+        assert (served.status_code, served.body) == (200, big)
+        return
+    assert served.status_code == 302 and served.headers["Cache-Control"] == "no-store"
+    with urllib.request.urlopen(served.headers["Location"], timeout=30) as reply:
+        assert reply.read() == big
+        assert reply.headers["Content-Type"] == "image/png"
