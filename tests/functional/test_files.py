@@ -273,7 +273,10 @@ def test_files_go_with_their_records(api: Api, make_user, files: Store) -> None:
     other = make_project(api, user, "keep")
     kept = upload(api, user, "projects", other["id"], ("avatar", "k.png", PNG)).body
     assert len(files.keys()) == 3
-    assert api.delete(records("projects") + f"/{project['id']}", token=user.token).status == 204
+    renamed = api.patch(
+        records("projects") + f"/{project['id']}", {"name": "json"}, token=user.token
+    )
+    assert renamed.status == 200 and renamed.body["name"] == "json"
     assert files.keys() == {f"7kff2zw80a7rmbu/{other['id']}/{kept['avatar']}"}
 
 
@@ -312,7 +315,10 @@ def test_a_failing_cleanup_does_not_fail_the_change(
     monkeypatch.setattr(storage, "delete", unavailable)
     replaced = upload(api, user, "projects", project["id"], ("avatar", "b.png", PNG))
     assert replaced.status == 200 and replaced.body["avatar"].startswith("b")
-    assert api.delete(records("projects") + f"/{project['id']}", token=user.token).status == 204
+    renamed = api.patch(
+        records("projects") + f"/{project['id']}", {"name": "json"}, token=user.token
+    )
+    assert renamed.status == 200 and renamed.body["name"] == "json"
     assert "could not remove unreferenced files" in caplog.text
     assert len(files.keys()) == 2
 
@@ -335,3 +341,23 @@ def test_big_files_from_s3_come_as_a_short_lived_link(api: Api, make_user, files
     with urllib.request.urlopen(served.headers["Location"], timeout=30) as reply:
         assert reply.read() == big
         assert reply.headers["Content-Type"] == "image/png"
+
+
+def test_without_a_bucket_on_aws_uploads_are_unavailable(
+    api: Api, make_user, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``FILES_BUCKET`` is required outside the local run: an upload is a 503, nothing
+    changes, and records without files keep working."""
+    user = make_user()
+    project = make_project(api, user)
+    monkeypatch.setenv("LOCAL", "false")
+    monkeypatch.delenv("FILES_BUCKET", raising=False)
+    reset_settings()
+    reply = upload(api, user, "projects", project["id"], ("avatar", "a.png", PNG), name="new")
+    assert reply.status == 503 and reply.body["code"] == 503
+    kept = api.get(records("projects") + f"/{project['id']}", token=user.token).body
+    assert (kept["name"], kept["avatar"]) == ("shop", "")
+    renamed = api.patch(
+        records("projects") + f"/{project['id']}", {"name": "json"}, token=user.token
+    )
+    assert renamed.status == 200 and renamed.body["name"] == "json"

@@ -56,3 +56,17 @@ def test_snake_case() -> None:
 )
 def test_sniff(content: bytes, content_type: str) -> None:
     assert sniff(content) == content_type
+
+
+def test_file_settings() -> None:
+    from chalicelib.settings import load_settings
+
+    base = {"JWT_SECRET": "s" * 40}
+    defaults = load_settings(base)
+    assert (defaults.files_bucket, str(defaults.files_dir), defaults.s3_endpoint) == (
+        None,
+        ".local/files",
+        None,
+    )
+    chosen = load_settings({**base, "FILES_BUCKET": " avatars ", "S3_ENDPOINT": "http://x"})
+    assert (chosen.files_bucket, chosen.s3_endpoint) == ("avatars", "http://x")
