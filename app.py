@@ -146,7 +146,7 @@ def serve_file(collection: str, record_id: str, filename: str) -> Response:
     """``thumb`` is ignored: the original file is served (no thumbnails are generated)."""
     request = app.current_request
     served = attachments.read_file(collection, record_id, filename, file_viewer(request))
-    return file_response(served)
+    return file_response(served, query_of(request))
 
 
 @route("/pb/blueprints/{blueprint_id}", ["GET"], pb=True)

@@ -46,11 +46,14 @@ def file_viewer(request: Request) -> Viewer:
     return viewer_for_file(query.get("token"), authorization)
 
 
-def file_response(served: ServedFile) -> Response:
+def file_response(served: ServedFile, query: dict[str, str]) -> Response:
+    """PocketBase's headers; ``?download=1`` (or ``true``) asks for an attachment."""
     if served.link:
         headers = {"Location": served.link, "Cache-Control": "no-store"}
         return Response(body="", status_code=302, headers=headers)
-    disposition = "inline" if served.content_type in INLINE_TYPES else "attachment"
+    download = query.get("download", "").lower() in ("1", "true")
+    inline = served.content_type in INLINE_TYPES and not download
+    disposition = "inline" if inline else "attachment"
     headers = {
         "Content-Type": served.content_type,
         "Content-Disposition": f"{disposition}; filename={served.name}",

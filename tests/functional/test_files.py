@@ -119,6 +119,8 @@ def test_upload_names_serves_and_replaces(api: Api, make_user, files: Store) -> 
     assert served.headers["Content-Type"] == "image/png"
     assert served.headers["Content-Disposition"] == f"inline; filename={first['avatar']}"
     assert "sandbox" in served.headers["Content-Security-Policy"]
+    download = fetch(api, file_path(first) + "?download=1", user.token)
+    assert download.headers["Content-Disposition"] == f"attachment; filename={first['avatar']}"
     by_name = fetch(
         api, f"/api/files/projects/{project['id']}/{first['avatar']}?thumb=100x100", user.token
     )
