@@ -109,7 +109,7 @@ def files_saved(
     try:
         yield
     except BaseException:
-        storage.delete(written)
+        _remove_unreferenced(written)
         raise
     if before is not None:
         _remove_unreferenced(
