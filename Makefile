@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test setup lint unit bench user clean kube-bin .system-packages
+.PHONY: run test setup lint unit bench user import clean kube-bin .system-packages
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ run: setup
 ## Create a user for the local run: make user EMAIL=you@example.com
 user: setup
 	$(PY) -m chalicelib.local create-user --email "$(EMAIL)"
+
+## Load an existing One-Click PocketBase into the local run: make import PB_DATA=path/to/pb_data
+## (ARGS=--dry-run only reports). On AWS: python -m chalicelib.importer --pb-data PATH
+import: setup
+	$(PY) -m chalicelib.local import --pb-data "$(PB_DATA)" $(ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -9,16 +9,18 @@ from typing import Any
 from chalice import Chalice, CORSConfig, Rate, Response
 from chalice.app import WebsocketEvent
 
-from chalicelib.auth import login
+from chalicelib.auth import file_tokens, login
 from chalicelib.errors import BadRequest, NotFound
+from chalicelib.files.names import SERVED_TYPES
 from chalicelib.image_updates import tick, webhook
 from chalicelib.records import api as records
-from chalicelib.records import auto_updates, blueprints, cascade
+from chalicelib.records import attachments, auto_updates, blueprints, cascade
 from chalicelib.records.schema import USERS, find_collection
 from chalicelib.rollouts import cluster_cleanup, observe, state_machine
 from chalicelib.settings import cron_tick_from_environment
 from chalicelib.streams import connections as streams
 from chalicelib.streams import worker as stream_worker
+from chalicelib.web.files import file_response, file_viewer
 from chalicelib.web.request import (
     BAD_AUTH_FORMAT,
     body_of,
@@ -30,6 +32,7 @@ from chalicelib.web.responses import api
 
 app = Chalice(app_name="one-click-serverless")
 app.api.binary_types.append("multipart/form-data")
+app.api.binary_types.extend(t for t in SERVED_TYPES if t not in app.api.binary_types)
 
 # PocketBase allows any origin; the frontend's dev server (localhost:5173) depends on it.
 CORS = CORSConfig(
@@ -38,6 +41,7 @@ CORS = CORSConfig(
     max_age=86400,
 )
 cascade.register_before_delete(cluster_cleanup.remove_from_cluster)
+cascade.register_after_delete(attachments.remove_files)
 ANY_BODY = ["*/*"]  # request.body_of answers unsupported types with a PocketBase-shaped 400
 
 RECORDS = "/api/collections/{collection}/records"
@@ -141,6 +145,21 @@ def auth_with_oauth2(collection: str) -> dict[str, Any]:
 def auth_methods(collection: str) -> dict[str, Any]:
     _users_collection(collection)
     return login.methods()
+
+
+@route("/api/files/token", ["POST"])
+@api
+def file_token() -> dict[str, str]:
+    return file_tokens.issue(viewer_of(app.current_request))
+
+
+@route("/api/files/{collection}/{record_id}/{filename}", ["GET"])
+@api
+def serve_file(collection: str, record_id: str, filename: str) -> Response:
+    """``thumb`` is ignored: the original file is served (no thumbnails are generated)."""
+    request = app.current_request
+    served = attachments.read_file(collection, record_id, filename, file_viewer(request))
+    return file_response(served, query_of(request))
 
 
 @route("/pb/blueprints/{blueprint_id}", ["GET"], pb=True)

@@ -83,6 +83,9 @@ class Settings:
     stream_management_endpoint: str | None = None
     stream_worker_function: str = "one-click-serverless-dev-stream_worker"
     lambda_endpoint: str | None = None
+    files_bucket: str | None = None
+    files_dir: Path = Path(".local/files")
+    s3_endpoint: str | None = None
 
 
 def _bool(env: dict[str, str], name: str, default: bool) -> bool:
@@ -167,6 +170,9 @@ def load_settings(env: dict[str, str]) -> Settings:
         ),
         oauth2_microsoft_tenant=_tenant(env),
         oauth2_timeout_seconds=_int(env, "OAUTH2_TIMEOUT_SECONDS", 10, 1, 25),
+        files_bucket=_optional(env, "FILES_BUCKET"),
+        files_dir=Path(env.get("FILES_DIR") or ".local/files").expanduser(),
+        s3_endpoint=_optional(env, "S3_ENDPOINT"),
     )
     settings = _with_stream_settings(settings, env)
     if settings.kubeconfig_ssm_parameter and settings.kubeconfig_secret_id:

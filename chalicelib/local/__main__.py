@@ -70,6 +70,7 @@ def _environment(state: Path, endpoint: str) -> None:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ["DYNAMODB_ENDPOINT"] = endpoint
+    os.environ.setdefault("FILES_DIR", str(state / "files"))
     if not any(
         os.environ.get(k) for k in ("JWT_SECRET", "JWT_SECRET_SSM_PARAMETER", "JWT_SECRET_ID")
     ):
@@ -156,6 +157,13 @@ def _create_user(args: argparse.Namespace, stack: ExitStack) -> int:
     return create_user(args.email, args.password, args.name, args.username)
 
 
+def _import(args: argparse.Namespace, stack: ExitStack) -> int:
+    _prepare(args.state_dir, False, stack)
+    from chalicelib.importer.__main__ import main as import_main
+
+    return import_main(["--pb-data", str(args.pb_data), *(["--dry-run"] if args.dry_run else [])])
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m chalicelib.local", description=__doc__)
     root.add_argument(
@@ -180,6 +188,9 @@ def parser() -> argparse.ArgumentParser:
     user.add_argument("--password", help="omit to be prompted (or set ONECLICK_PASSWORD)")
     user.add_argument("--name", default="")
     user.add_argument("--username")
+    imported = commands.add_parser("import", help="load a One-Click PocketBase's pb_data")
+    imported.add_argument("--pb-data", type=Path, required=True)
+    imported.add_argument("--dry-run", action="store_true")
     return root
 
 
@@ -193,9 +204,11 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"error: {args.frontend} has no index.html (build the frontend first)")
         return 2
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    command: Callable[[argparse.Namespace, ExitStack], int] = (
-        _create_user if args.command == "create-user" else _serve
-    )
+    commands: dict[str | None, Callable[[argparse.Namespace, ExitStack], int]] = {
+        "create-user": _create_user,
+        "import": _import,
+    }
+    command = commands.get(args.command, _serve)
     with ExitStack() as stack:
         try:
             return command(args, stack)

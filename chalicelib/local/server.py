@@ -51,6 +51,8 @@ class LocalApp:
     async def _gateway(self, request: web.Request) -> web.Response:
         body = await request.read()
         headers = {k.lower(): v for k, v in request.headers.items()}
+        # No Accept header means any type (RFC 9110); Chalice would refuse a file otherwise.
+        headers.setdefault("accept", "*/*")
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(

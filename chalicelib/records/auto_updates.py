@@ -9,6 +9,7 @@ tick's index key) and a webhook secret that only its owner sees.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -23,22 +24,25 @@ from chalicelib.records.store import Record
 from chalicelib.registry.credentials import check_reference
 
 
-def _check_settings(record: Record, message: str) -> None:
+def settings_errors(record: Record) -> FieldErrors:
+    """What is wrong with an autoUpdate's interval, pattern, policy and credentials."""
     errors: FieldErrors = {}
-    for name, check in (
+    checks: tuple[tuple[str, Callable[[str], object]], ...] = (
         ("interval", parse_interval),
         ("pattern", compile_pattern),
         ("policy", parse_policy),
-    ):  # each raises Invalid for its own field
+        ("credentials", lambda ref: ref and check_reference(ref, record["user"])),
+    )
+    for name, check in checks:  # each raises Invalid naming its own field
         try:
             check(record[name])
         except Invalid as problem:
             errors.update(problem.data)
-    if record["credentials"]:
-        try:
-            check_reference(record["credentials"], record["user"])
-        except Invalid as problem:
-            errors.update(problem.data)
+    return errors
+
+
+def _check_settings(record: Record, message: str) -> None:
+    errors = settings_errors(record)
     if errors:
         raise Invalid(message, errors)
 

@@ -29,6 +29,15 @@ def register_before_delete(hook: BeforeDelete) -> None:
     _before_delete.append(hook)
 
 
+_after_delete: list[Callable[[Plan], None]] = []
+
+
+def register_after_delete(hook: Callable[[Plan], None]) -> None:
+    """Called with the plan once its records are gone: what hangs off them (files) goes
+    only when nothing can point to it any more."""
+    _after_delete.append(hook)
+
+
 def _children(collection: str, by: str, parent_id: str) -> Plan:
     return [(collection, child) for child in store.query(collection, by, parent_id)]
 
@@ -67,3 +76,5 @@ def delete(collection: str, record: Record) -> None:
         hook(collection, record, steps)
     _detach(collection, record)
     store.delete_in_order(steps)
+    for after in _after_delete:
+        after(steps)

@@ -31,6 +31,8 @@ class Field:
     max_json_bytes: int = 1024 * 1024
     max_file_bytes: int = 5 * 1024 * 1024
     read_only: bool = False  # shown in records, set only by the service (request bodies ignored)
+    extension: bool = False  # ours, not a field of One-Click's PocketBase schema
+    mime_types: tuple[str, ...] = ()  # allowed content types of a file; empty: any
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,10 @@ class Collection:
         return next((f for f in self.fields if f.name == name), None)
 
     @property
+    def files(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if f.type is FieldType.FILE)
+
+    @property
     def relations(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if f.type is FieldType.RELATION)
 
@@ -53,8 +59,8 @@ def _owner(name: str = "user") -> Field:
     return Field(name, FieldType.RELATION, required=True, target="users")
 
 
-def _avatar() -> Field:
-    return Field("avatar", FieldType.FILE)
+def _avatar(mime_types: tuple[str, ...] = ()) -> Field:
+    return Field("avatar", FieldType.FILE, mime_types=mime_types)
 
 
 USERS = Collection(
@@ -66,7 +72,7 @@ USERS = Collection(
         Field("emailVisibility", FieldType.BOOL),
         Field("verified", FieldType.BOOL),
         Field("name", FieldType.TEXT),
-        _avatar(),
+        _avatar(("image/jpeg", "image/png", "image/svg+xml", "image/gif", "image/webp")),
     ),
     owner_field=None,
     is_auth=True,
@@ -140,12 +146,12 @@ AUTO_UPDATES = Collection(
         Field("deployment", FieldType.RELATION, required=True, target="deployments"),
         # Not PocketBase fields: a registry credential reference, what the checker saw,
         # and the webhook's secret (§5 fixes).
-        Field("credentials", FieldType.TEXT, max_length=4096),
-        Field("lastCheck", FieldType.DATE, read_only=True),
-        Field("nextCheck", FieldType.DATE, read_only=True),
-        Field("lastTag", FieldType.TEXT, read_only=True),
-        Field("lastError", FieldType.TEXT, read_only=True),
-        Field("webhookSecret", FieldType.TEXT, read_only=True),
+        Field("credentials", FieldType.TEXT, max_length=4096, extension=True),
+        Field("lastCheck", FieldType.DATE, read_only=True, extension=True),
+        Field("nextCheck", FieldType.DATE, read_only=True, extension=True),
+        Field("lastTag", FieldType.TEXT, read_only=True, extension=True),
+        Field("lastError", FieldType.TEXT, read_only=True, extension=True),
+        Field("webhookSecret", FieldType.TEXT, read_only=True, extension=True),
     ),
     owner_field="user",
 )

@@ -14,6 +14,7 @@ from typing import Any
 from chalicelib.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound, field_error
 from chalicelib.records import access, cascade, store, values
 from chalicelib.records.access import Viewer
+from chalicelib.records.attachments import files_saved
 from chalicelib.records.expand import expand_records, parse_expand
 from chalicelib.records.listing import order, parse_list_params, pick_fields
 from chalicelib.records.references import check_references
@@ -148,7 +149,8 @@ def create_record(
     collection = collection_or_404(name)
     record = prepare_create(collection, body, viewer)
     try:
-        created = store.create(collection.name, record)
+        with files_saved(collection, None, record, body):
+            created = store.create(collection.name, record)
     except store.VersionConflict:
         raise Invalid(CREATE_FAILED, {"id": field_error(*ID_TAKEN)}) from None
     return render(collection, created, query, viewer)
@@ -202,7 +204,8 @@ def update_record(
     collection = collection_or_404(name)
     before, after = prepare_update(collection, record_id, body, viewer)
     try:
-        updated = store.update(collection.name, before, after)
+        with files_saved(collection, before, after, body):
+            updated = store.update(collection.name, before, after)
     except store.VersionConflict:
         raise Conflict() from None
     return render(collection, updated, query, viewer)

@@ -16,6 +16,7 @@ from chalicelib.errors import BadRequest, Conflict, FieldErrors, Forbidden, Inva
 from chalicelib.errors import field_error as error
 from chalicelib.records import access, cascade, store, values
 from chalicelib.records.access import Viewer
+from chalicelib.records.attachments import files_saved
 from chalicelib.records.schema import USERS
 from chalicelib.records.service import CREATE_FAILED, UPDATE_FAILED, fetch, render
 from chalicelib.records.store import Record
@@ -24,7 +25,7 @@ from chalicelib.settings import get_settings
 
 SIGNUP_DISABLED = "Only admins can perform this action."
 _USERNAME = re.compile(r"^[\w][\w.\-]*$")
-PROFILE_FIELDS = {"name", "username", "emailVisibility"}
+PROFILE_FIELDS = {"name", "username", "emailVisibility", "avatar"}
 SIGNUP_FIELDS = PROFILE_FIELDS | {"email"}
 
 EMAIL_TAKEN = ("validation_invalid_email", "The email is invalid or already in use.")
@@ -75,11 +76,12 @@ def _check_username(user: Record, errors: FieldErrors) -> None:
         errors.setdefault("username", error(*USERNAME_FORMAT))
 
 
-def _save(before: Record | None, after: Record, message: str) -> Record:
+def _save(before: Record | None, after: Record, message: str, body: dict[str, Any]) -> Record:
     try:
-        if before is None:
-            return store.create("users", after)
-        return store.update("users", before, after)
+        with files_saved(USERS, before, after, body):
+            if before is None:
+                return store.create("users", after)
+            return store.update("users", before, after)
     except store.UniqueTaken as taken:
         code = EMAIL_TAKEN if taken.field == "email" else USERNAME_TAKEN
         raise Invalid(message, {taken.field: error(*code)}) from None
@@ -108,7 +110,7 @@ def new_user(body: dict[str, Any]) -> Record:
     assert password is not None  # noqa: S101 - _check_password recorded an error otherwise
     user["passwordHash"] = passwords.hash_password(password, get_settings().bcrypt_cost)
     user["tokenKey"] = secrets.token_urlsafe(32)
-    return _save(None, user, CREATE_FAILED)
+    return _save(None, user, CREATE_FAILED, body)
 
 
 def sign_up(body: dict[str, Any], query: dict[str, str], viewer: Viewer) -> dict[str, Any]:
@@ -143,7 +145,7 @@ def update_user(
             after["passwordHash"] = passwords.hash_password(password, get_settings().bcrypt_cost)
             after["tokenKey"] = secrets.token_urlsafe(32)  # revokes every older token
     check_record(USERS, after, errors)
-    return render(USERS, _save(before, after, UPDATE_FAILED), query, viewer)
+    return render(USERS, _save(before, after, UPDATE_FAILED, body), query, viewer)
 
 
 def delete_user(record_id: str, viewer: Viewer) -> None:

@@ -1,8 +1,9 @@
 """Turning a request body into field values, the way PocketBase 0.22 casts and checks them.
 
 Only schema fields are read (unknown keys such as ``id``, ``expand`` or ``collectionId`` in a
-PATCH body are ignored, as the frontend relies on); system-managed and file fields are not
-writable through JSON. Every failure is collected per field and raised once as ``Invalid``.
+PATCH body are ignored, as the frontend relies on); system-managed fields are not writable
+and file fields follow ``records.attachments``. Every failure is collected per field and
+raised once as ``Invalid``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from chalicelib.errors import FieldErrors, Invalid, field_error
 from chalicelib.records import values
+from chalicelib.records.attachments import LIMIT_CODES, file_value
 from chalicelib.records.schema import Collection, Field, FieldType
 
 # PocketBase 0.22's codes and messages, so the frontend shows the familiar texts.
@@ -43,10 +45,6 @@ def too_many(limit: int) -> tuple[str, str]:
 
 def json_too_big(limit: int) -> tuple[str, str]:
     return ("validation_json_size_limit", f"The maximum allowed JSON size is {limit} bytes.")
-
-
-class _Skip(Exception):
-    """The key is present but not writable this way (files): ignore it like PocketBase."""
 
 
 def _text(value: Any) -> str:
@@ -114,8 +112,6 @@ def _cast(field: Field, value: Any) -> Any:
             return None if value == "" else value
         case FieldType.RELATION:
             return _relation(value, field)
-        case FieldType.FILE:
-            raise _Skip
     raise AssertionError(field.type)  # pragma: no cover - every FieldType is matched above
 
 
@@ -166,16 +162,17 @@ def apply_body(
     result = dict(current)
     errors: FieldErrors = {}
     for field in collection.fields:
-        if (
-            field.name not in body
-            or field.read_only
-            or (writable is not None and field.name not in writable)
-        ):
+        if writable is not None and field.name not in writable:
+            continue
+        if field.type is FieldType.FILE:
+            result[field.name], problem = file_value(field, current[field.name], body)
+            if problem:
+                errors[field.name] = problem
+            continue
+        if field.name not in body or field.read_only:
             continue
         try:
             result[field.name] = _cast(field, body[field.name])
-        except _Skip:
-            continue
         except ValueError as error:
             code, message = error.args[0]
             errors[field.name] = field_error(code, message)
@@ -195,11 +192,16 @@ def check_record(collection: Collection, record: dict[str, Any], errors: FieldEr
         if problem:
             errors[field.name] = field_error(*problem)
     if errors:
-        raise Invalid(failure_message(record), errors)
+        raise Invalid(failure_message(record, errors), errors)
 
 
-def failure_message(record: dict[str, Any]) -> str:
-    return "Failed to update record." if record.get("version") else "Failed to create record."
+def failure_message(record: dict[str, Any], errors: FieldErrors) -> str:
+    if not record.get("version"):
+        return "Failed to create record."
+    # PocketBase checks uploads in a later step of an update, with its generic message.
+    if any(e["code"] in LIMIT_CODES for e in errors.values()):
+        return "Something went wrong while processing your request."
+    return "Failed to update record."
 
 
 def empty_record(collection: Collection) -> dict[str, Any]:

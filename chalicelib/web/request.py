@@ -13,12 +13,12 @@ from chalice.app import Request
 
 from chalicelib.auth.login import viewer_from_authorization
 from chalicelib.errors import BadRequest, PayloadTooLarge
+from chalicelib.files.uploads import Upload
 from chalicelib.records.access import Viewer
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 BAD_FORMAT = "Failed to load the submitted data due to invalid formatting."
 BAD_AUTH_FORMAT = "An error occurred while loading the submitted data."  # auth routes' wording
-FILES_NOT_YET = "File uploads are not supported by this server yet."
 JSON_PAYLOAD_FIELD = "@jsonPayload"  # how the PocketBase JS SDK sends JSON next to files
 
 
@@ -59,21 +59,26 @@ def _multipart(content_type: str, raw: bytes, bad_format: str) -> dict[str, Any]
     if not message.is_multipart():
         raise BadRequest(bad_format)
     body: dict[str, Any] = {}
+    files: dict[str, list[Upload]] = {}
     for part in message.iter_parts():  # type: ignore[attr-defined]
         name = part.get_param("name", header="content-disposition")
         if not name:
             continue
-        if part.get_filename() is not None:
-            raise BadRequest(FILES_NOT_YET)
         payload = part.get_payload(decode=True)
         if not isinstance(payload, bytes):  # a nested multipart part: not a form field
             raise BadRequest(bad_format)
+        # Browsers send UTF-8 file names raw; the parser keeps their bytes as surrogates.
+        filename = (part.get_filename() or "").encode("utf-8", "surrogateescape")
+        filename = filename.decode("utf-8", "replace")
+        if filename:  # PocketBase reads a part without a file name as a plain value
+            files.setdefault(name, []).append(Upload.received(filename, payload))
+            continue
         text = payload.decode("utf-8", errors="replace")
         if name == JSON_PAYLOAD_FIELD:
             body.update(_json_object(text.encode(), bad_format))
         else:
             body[name] = text
-    return body
+    return body | files
 
 
 def body_of(request: Request, bad_format: str = BAD_FORMAT) -> dict[str, Any]:

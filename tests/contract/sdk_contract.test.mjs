@@ -1445,31 +1445,51 @@ describe('rollout state machine (reference §3.1)', () => {
 
 });
 
-// Avatar files are issue 8's work. Marked `todo` so the run stays green until then; node
-// reports the failing assertion in its output, and the marker goes once uploads work.
-describe('not implemented yet (todo)', () => {
-  test(
-    'avatar upload as multipart and /api/files/{collectionId}/{id}/{file} (§9.4 files)',
-    { todo: 'file fields are refused ("File uploads are not supported by this server yet.")' },
-    async () => {
-      const project = await pbA
-        .collection('projects')
-        .create({ name: unique('avatar'), user: USERS.A.id });
-      try {
-        const png = Buffer.from(
-          'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==',
-          'base64',
-        );
-        const updated = await pbA.collection('projects').update(project.id, {
-          avatar: new File([png], 'logo.png', { type: 'image/png' }),
-        });
-        assert.match(updated.avatar, /^logo.*\.png$/);
-        const reply = await fetch(pbA.files.getURL(updated, updated.avatar));
-        assert.equal(reply.status, 200);
-        assert.deepEqual(Buffer.from(await reply.arrayBuffer()), png);
-      } finally {
-        await pbA.collection('projects').delete(project.id);
-      }
-    },
-  );
+describe('avatar files (§9.4 files)', () => {
+  test('multipart upload through the SDK, served at /api/files/{collectionId}/{id}/{file}', async () => {
+    const project = await pbA
+      .collection('projects')
+      .create({ name: unique('avatar'), user: USERS.A.id });
+    try {
+      const png = Buffer.from(
+        'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==',
+        'base64',
+      );
+      // What the settings pages send: a FormData body with the file and other fields.
+      const updated = await pbA.collection('projects').update(project.id, {
+        avatar: new File([png], 'logo.png', { type: 'image/png' }),
+        description: 'with logo',
+      });
+      assert.match(updated.avatar, /^logo_[A-Za-z0-9]{10}\.png$/);
+      assert.equal(updated.description, 'with logo');
+      const token = await pbA.files.getToken();
+      const reply = await fetch(pbA.files.getURL(updated, updated.avatar, { token }));
+      assert.equal(reply.status, 200);
+      assert.equal(reply.headers.get('content-type'), 'image/png');
+      assert.deepEqual(Buffer.from(await reply.arrayBuffer()), png);
+      // Only those who may see the record get its file.
+      const anonymous = await fetch(pbA.files.getURL(updated, updated.avatar));
+      assert.equal(anonymous.status, 404);
+      const tokenB = await pbB.files.getToken();
+      const other = await fetch(pbA.files.getURL(updated, updated.avatar, { token: tokenB }));
+      assert.equal(other.status, 404);
+      // Removing the file: `avatar: null` as a JSON body.
+      const cleared = await pbA.collection('projects').update(project.id, { avatar: null });
+      assert.equal(cleared.avatar, '');
+      const gone = await fetch(pbA.files.getURL(updated, updated.avatar, { token }));
+      assert.equal(gone.status, 404);
+    } finally {
+      await pbA.collection('projects').delete(project.id);
+    }
+  });
+
+  test('a user avatar must be an image (users.avatar mimeTypes)', async () => {
+    const err = await rejects(
+      pbA.collection('users').update(USERS.A.id, {
+        avatar: new File([Buffer.from('hello')], 'notes.txt', { type: 'text/plain' }),
+      }),
+      400,
+    );
+    assert.equal(err.response.data.avatar.code, 'validation_invalid_mime_type');
+  });
 });

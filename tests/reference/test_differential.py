@@ -27,6 +27,7 @@ import json
 import os
 import re
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -619,18 +620,25 @@ def test_multipart_update_without_file(sides: tuple[Side, Side], world: dict[str
         delete_everywhere(sides, "projects", "project_form")
 
 
-# Files are issue 8's work: these run on every build and must fail until then (strict), so
-# the marker is removed the day uploads and /api/files match PocketBase.
-FILES_PENDING = pytest.mark.xfail(
-    strict=True, reason="issue 8: avatar uploads and /api/files are not implemented yet"
-)
+def _file_token(side: Side) -> str:
+    status, answer = side.request("POST", "/api/files/token", token=side.vars["alice_token"])
+    assert status == 200, (side.label, status, answer)
+    return answer["token"]
 
 
-@FILES_PENDING
+def _get_file(side: Side, path: str) -> tuple[int, bytes, str | None]:
+    try:
+        with urllib.request.urlopen(side.server.url + path, timeout=10) as reply:
+            return reply.status, reply.read(), reply.headers.get("Content-Type")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(), error.headers.get("Content-Type")
+
+
 def test_multipart_avatar_upload_and_file_route(
     sides: tuple[Side, Side], world: dict[str, Any]
 ) -> None:
-    """Avatar upload as the frontend does it, then ``GET /api/files/{collectionId}/{id}/{name}``.
+    """Avatar upload as the frontend does it, then ``GET /api/files/{collectionId}/{id}/{name}``
+    with a file token (``pb.files.getToken()``), which both servers accept.
     PocketBase stores ``My Logo.png`` as ``my_logo_<10 random>.png``."""
     create(sides, "project_avatar", "projects", {"name": "avatar", "user": "{alice}"}, "alice")
     try:
@@ -648,12 +656,12 @@ def test_multipart_avatar_upload_and_file_route(
         for side, reply in zip(sides, (reference, mine), strict=True):
             side.remember("avatar_file", reply[1]["avatar"])
         assert_same(sides, reference, mine)
+        same(sides, "POST", "/api/files/token", token="alice")
         for side in sides:
             record_id, name = side.vars["project_avatar"], side.vars["avatar_file"]
-            path = f"/api/files/7kff2zw80a7rmbu/{record_id}/{name}"
-            with urllib.request.urlopen(side.server.url + path, timeout=10) as reply:
-                assert (reply.status, reply.read()) == (200, PNG), side.label
-                assert reply.headers.get("Content-Type") == "image/png", side.label
+            for collection in ("7kff2zw80a7rmbu", "projects"):
+                path = f"/api/files/{collection}/{record_id}/{name}?token={_file_token(side)}"
+                assert _get_file(side, path) == (200, PNG, "image/png"), side.label
         same(
             sides,
             "PATCH",
@@ -665,10 +673,76 @@ def test_multipart_avatar_upload_and_file_route(
         delete_everywhere(sides, "projects", "project_avatar")
 
 
-@FILES_PENDING
+def test_avatar_modifiers_and_refusals(sides: tuple[Side, Side], world: dict[str, Any]) -> None:
+    """Keeping, refusing and removing file names, and the size limit's error, as PocketBase."""
+    create(sides, "project_files", "projects", {"name": "files", "user": "{alice}"}, "alice")
+    path = records("projects", "{project_files}")
+    try:
+        reference, mine = send(
+            sides,
+            "PATCH",
+            path,
+            token="alice",
+            raw_body=_multipart({}, ("avatar", "a.png", PNG)),
+            headers=MULTIPART,
+        )
+        for side, reply in zip(sides, (reference, mine), strict=True):
+            assert reply[0] == 200, (side.label, reply)
+            side.remember("file_a", reply[1]["avatar"])
+        same(sides, "PATCH", path, token="alice", body={"avatar": "{file_a}", "name": "kept"})
+        for bad in ("other.png", 5, ["{file_a}", "x.png"]):
+            same(sides, "PATCH", path, token="alice", body={"avatar": bad})
+        same(sides, "PATCH", path, token="alice", body={"avatar-": "other.png"})
+        same(sides, "PATCH", path, token="alice", body={"avatar-": ["{file_a}"]})
+        big = b"\0" * (5 * 1024 * 1024 + 1)
+        same(
+            sides,
+            "PATCH",
+            path,
+            token="alice",
+            raw_body=_multipart({"name": "y" * 30}, ("avatar", "big.bin", big)),
+            headers=MULTIPART,
+        )
+        same(
+            sides,
+            "POST",
+            records("projects"),
+            token="alice",
+            raw_body=_multipart({"tags": "x"}, ("avatar", "big.bin", big)),
+            headers=MULTIPART,
+        )
+    finally:
+        delete_everywhere(sides, "projects", "project_files")
+
+
+def test_user_avatar_mime_types(sides: tuple[Side, Side]) -> None:
+    """users.avatar takes images only, judged by content; the message names the stored file
+    name, which is random, so only its shape is compared."""
+    reference, mine = send(
+        sides,
+        "PATCH",
+        records("users", "{alice}"),
+        token="alice",
+        raw_body=_multipart({}, ("avatar", "notes.txt", b"hello")),
+        headers=MULTIPART,
+    )
+    for reply in (reference, mine):
+        assert reply[0] == 400, reply
+        problem = reply[1]["data"]["avatar"]
+        assert problem["code"] == "validation_invalid_mime_type"
+        assert re.fullmatch(
+            r'"notes_[A-Za-z0-9]{10}\.txt" mime type must be one of: image/jpeg, image/png, '
+            r"image/svg\+xml, image/gif, image/webp\.",
+            problem["message"],
+        ), reply
+    assert mine[1]["message"] == reference[1]["message"]
+
+
 def test_missing_file(sides: tuple[Side, Side], world: dict[str, Any]) -> None:
     same(sides, "GET", "/api/files/7kff2zw80a7rmbu/{project_a}/nope.png")
     same(sides, "GET", "/api/files/nope/{project_a}/nope.png")
+    same(sides, "GET", "/api/files/projects/aaaaaaaaaaaaaaa/nope.png")
+    same(sides, "POST", "/api/files/token")
 
 
 # -- lists -----------------------------------------------------------------------------------
@@ -1555,6 +1629,36 @@ def test_allowed_subscriber_cannot_edit(sides: tuple[Side, Side], world: dict[st
         body={"users": []},
     )
     same(sides, "GET", records("blueprints", "{blueprint_private}"), token="bob")
+
+
+def test_allowed_files_only_for_those_who_see_the_record(
+    sides: tuple[Side, Side], world: dict[str, Any]
+) -> None:
+    """PocketBase serves unprotected files to anyone with the URL; ours only to callers who
+    may view the record (file token, Authorization header or the frontend's ``pb_auth``
+    cookie), else 404 as for a record the caller may not see."""
+    create(sides, "project_private", "projects", {"name": "private", "user": "{alice}"}, "alice")
+    try:
+        names = []
+        for side in sides:
+            status, answer = side.request(
+                "PATCH",
+                records("projects", side.vars["project_private"]),
+                token=side.vars["alice_token"],
+                raw_body=_multipart({}, ("avatar", "secret.png", PNG)),
+                headers=MULTIPART,
+            )
+            assert status == 200, (side.label, answer)
+            names.append(f"/api/files/projects/{side.vars['project_private']}/{answer['avatar']}")
+        pocketbase, ours = sides
+        assert _get_file(pocketbase, names[0])[0] == 200  # anonymous
+        assert _get_file(ours, names[1])[0] == 404
+        status, answer = ours.request("GET", names[1], token=ours.vars["bob_token"])
+        assert (status, answer) == (404, NOT_FOUND)
+        status, _ = ours.request("GET", names[1], token=ours.vars["alice_token"])
+        assert status == 200
+    finally:
+        delete_everywhere(sides, "projects", "project_private")
 
 
 # -- key order (collected by every comparison above) -----------------------------------------

@@ -195,8 +195,9 @@ class PocketBaseReference:
             raise
         return self
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Terminate the server's process group (SIGKILL if needed) and delete its data dir."""
+    def stop(self, timeout: float = 10.0, keep_data_in: Path | None = None) -> None:
+        """Terminate the server's process group (SIGKILL if needed) and delete its data dir;
+        with ``keep_data_in``, its ``pb_data`` is first copied there (a stopped server's)."""
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -210,6 +211,8 @@ class PocketBaseReference:
         if self._log is not None:
             self._log.close()
             self._log = None
+        if keep_data_in is not None and self._work_dir is not None:
+            shutil.copytree(self._work_dir / "pb_data", keep_data_in)
         if self._work_dir is not None:
             shutil.rmtree(self._work_dir, ignore_errors=True)
             self._work_dir = None
