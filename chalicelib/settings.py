@@ -69,6 +69,7 @@ class Settings:
     auto_update_webhook_cooldown_seconds: int
     registry_timeout_seconds: int
     registry_secret_prefix: str
+    ecr_shared_repository_prefix: str
     oauth2_clients: tuple[OAuth2Client, ...] = ()
     oauth2_microsoft_tenant: str = "common"
     oauth2_timeout_seconds: int = 10
@@ -83,6 +84,7 @@ class Settings:
     stream_management_endpoint: str | None = None
     stream_worker_function: str = "one-click-serverless-dev-stream_worker"
     lambda_endpoint: str | None = None
+    stream_allowed_origins: frozenset[str] = frozenset()
     files_bucket: str | None = None
     files_dir: Path = Path(".local/files")
     s3_endpoint: str | None = None
@@ -157,12 +159,13 @@ def load_settings(env: dict[str, str]) -> Settings:
             if name.strip()
         ),
         auto_update_concurrency=_int(env, "AUTO_UPDATE_CONCURRENCY", 8, 1, 64),
-        auto_update_lease_seconds=_int(env, "AUTO_UPDATE_LEASE_SECONDS", 900, 60, 86400),
+        auto_update_lease_seconds=_int(env, "AUTO_UPDATE_LEASE_SECONDS", 300, 60, 900),
         auto_update_webhook_cooldown_seconds=_int(
             env, "AUTO_UPDATE_WEBHOOK_COOLDOWN_SECONDS", 10, 0, 86400
         ),
         registry_timeout_seconds=_int(env, "REGISTRY_TIMEOUT_SECONDS", 10, 1, 120),
         registry_secret_prefix=env.get("REGISTRY_SECRET_PREFIX", "oneclick/registry/"),
+        ecr_shared_repository_prefix=env.get("ECR_SHARED_REPOSITORY_PREFIX", "").strip(),
         oauth2_clients=tuple(
             client
             for client in (_oauth2_client(env, name) for name in OAUTH2_PROVIDERS)
@@ -256,6 +259,11 @@ def _with_stream_settings(settings: Settings, env: dict[str, str]) -> Settings:
         or env.get("AWS_LAMBDA_FUNCTION_NAME", "").strip()  # the worker continuing itself
         or "one-click-serverless-dev-stream_worker",
         lambda_endpoint=_optional(env, "LAMBDA_ENDPOINT"),
+        stream_allowed_origins=frozenset(
+            o.strip().rstrip("/")
+            for o in env.get("STREAM_ALLOWED_ORIGINS", "").split(",")
+            if o.strip()
+        ),
     )
     if streams.stream_check_seconds >= streams.stream_window_seconds:
         raise ConfigError("STREAM_CHECK_SECONDS must be shorter than STREAM_WINDOW_SECONDS")

@@ -22,7 +22,7 @@ from pathlib import Path
 from infra.build_template import merged_template
 from infra.bundle import BundleSize, finish
 from infra.policies import rendered_policies
-from infra.stages import CHALICE_DIR, ROOT, stage_settings
+from infra.stages import CHALICE_DIR, ROOT, stage_environment, stage_settings
 
 # chalice package reports wheels it could not get for Lambda and carries on without them.
 MISSING_DEPENDENCIES = "Could not install dependencies"
@@ -51,6 +51,10 @@ def check_policy_files() -> None:
 
 def chalice_package(stage: str, out: Path) -> None:
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
+    # The tick's EventBridge schedule is read when Chalice imports app.py: from the stage's
+    # configuration, not from whatever shell runs the packaging.
+    env.pop("CRON_TICK", None)
+    env.update({k: v for k, v in stage_environment(stage).items() if k == "CRON_TICK"})
     chalice = Path(sys.executable).parent / "chalice"
     result = subprocess.run(  # noqa: S603 - our virtualenv's chalice, fixed arguments
         [str(chalice), "package", "--stage", stage, str(out)],

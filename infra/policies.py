@@ -161,25 +161,32 @@ def oauth2_secrets(settings: Settings) -> list[Statement]:
     ]
 
 
-def ecr_pull(_settings: Settings) -> list[Statement]:
-    """ECR issues registry tokens account-wide (the action takes no resource)."""
+def ecr_pull(settings: Settings) -> list[Statement]:
+    """The functions' own ECR access, only for repositories under
+    ``ECR_SHARED_REPOSITORY_PREFIX`` (unset: none; tenants bring credentials). The registry
+    API's tag list needs ``ecr:ListImages``; the token action takes no resource."""
+    prefix = settings.ecr_shared_repository_prefix
+    if not prefix:
+        return []
     return [
         _allow("EcrToken", ["ecr:GetAuthorizationToken"], ["*"]),
         _allow(
-            "EcrManifests",
-            ["ecr:BatchGetImage", "ecr:DescribeImages"],
-            [arn("ecr", "repository/*")],
+            "EcrSharedRepositories",
+            ["ecr:ListImages", "ecr:BatchGetImage"],
+            [arn("ecr", f"repository/{prefix}*")],
         ),
     ]
 
 
 def files_bucket(_settings: Settings) -> list[Statement]:
+    """ListBucket makes S3 answer a missing key with 404 instead of 403."""
     return [
         _allow(
             "FilesBucket",
             ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
             [{"Fn::Sub": "${FilesBucket.Arn}/*"}],
-        )
+        ),
+        _allow("FilesBucketList", ["s3:ListBucket"], [{"Fn::GetAtt": ["FilesBucket", "Arn"]}]),
     ]
 
 

@@ -24,7 +24,8 @@ NEEDS_AUTH = "Send the owner's token or this autoUpdate's webhook secret (X-Webh
 
 
 def trigger(auto_update_id: str, viewer: Viewer, secret: str | None) -> dict[str, Any]:
-    auto_update = store.get("autoUpdates", auto_update_id) if auto_update_id else None
+    valid = values.is_record_id(auto_update_id)
+    auto_update = store.get("autoUpdates", auto_update_id) if valid else None
     owner = auto_update is not None and viewer.id == auto_update["user"]
     by_secret = (
         auto_update is not None
@@ -48,8 +49,9 @@ def trigger(auto_update_id: str, viewer: Viewer, secret: str | None) -> dict[str
     registry = RegistryClient(timeout=settings.registry_timeout_seconds)
     outcome = check(auto_update, running_rollout(deployment, {}), registry)
     tick.record(auto_update, outcome, now, now if outcome.retry_soon else None)
+    # The owner sees the record; a secret proves only the right to trigger a check.
     current = store.get("autoUpdates", auto_update_id) or auto_update
-    reply = service.render(AUTO_UPDATES, current, {}, viewer)
+    reply = service.render(AUTO_UPDATES, current, {}, viewer) if owner else {"id": current["id"]}
     reply["check"] = {
         "tag": outcome.found,
         "rollout": outcome.rollout,

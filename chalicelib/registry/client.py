@@ -39,9 +39,14 @@ from urllib3.exceptions import HTTPError, MaxRetryError, NewConnectionError, SSL
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from chalicelib.errors import Invalid, field_error
-from chalicelib.registry.credentials import Credentials, ecr_credentials, ecr_location
+from chalicelib.registry.credentials import (
+    Credentials,
+    ecr_credentials,
+    ecr_location,
+    shared_ecr,
+)
 from chalicelib.registry.errors import RegistryError
-from chalicelib.registry.reference import Repository
+from chalicelib.registry.reference import Repository, internal_host
 
 __all__ = ["RegistryClient", "RegistryError"]
 
@@ -125,6 +130,11 @@ def _status_failure(host: str, status: int, retry_after: float | None) -> Regist
         message = f"registry {host} rate-limited the request (429){wait}"
         return RegistryError("rate_limited", message, 429)
     return RegistryError("unavailable", f"registry {host} failed with {status}{wait}", status)
+
+
+def _host_name(host: str) -> str:
+    """``host[:port]`` or ``[v6]:port`` without the port."""
+    return urllib.parse.urlsplit(f"//{host}").hostname or host
 
 
 def _basic(credentials: Credentials) -> str:
@@ -303,7 +313,7 @@ class RegistryClient:
     ) -> _Reply:
         """Send with the auth the registry asked for last time; on a 401, answer the new
         challenge once. A 401/403 after that is a refusal, worded for the caller."""
-        if creds is None and (ecr := ecr_location(repo)) is not None:
+        if creds is None and (ecr := ecr_location(repo)) is not None and shared_ecr(repo):
             creds = ecr_credentials(*ecr)
         with self._lock:
             known = self._challenges.get(repo.base_url)
@@ -366,6 +376,11 @@ class RegistryClient:
         realm = urllib.parse.urlsplit(challenge.realm)
         if realm.scheme not in ("http", "https") or not realm.netloc:
             raise RegistryError("protocol", f"registry {repo.host} sent an unusable token realm")
+        if internal_host(realm.hostname or "") and not internal_host(_host_name(repo.host)):
+            # a public registry must not make us call into our own network (SSRF)
+            raise RegistryError(
+                "protocol", f"registry {repo.host} sent a token realm on an internal address"
+            )
         if creds is not None:
             _require_private_channel(challenge.realm, repo)
         query = {"scope": scope, **({"service": challenge.service} if challenge.service else {})}

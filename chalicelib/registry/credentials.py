@@ -183,6 +183,16 @@ def ecr_location(repo: Repository) -> tuple[str, str] | None:
     return (match["account"], match["region"]) if match else None
 
 
+def shared_ecr(repo: Repository) -> bool:
+    """Whether the functions' own ECR access may be used for ``repo``: only repositories
+    named under ``ECR_SHARED_REPOSITORY_PREFIX`` (unset: never). Otherwise any tenant could
+    read the tags of every private repository the platform's role can see."""
+    from chalicelib.settings import get_settings
+
+    prefix = get_settings().ecr_shared_repository_prefix
+    return bool(prefix) and repo.name.startswith(prefix)
+
+
 def ecr_credentials(account: str, region: str) -> Credentials:
     """Basic credentials from ``ecr:GetAuthorizationToken`` (valid 12 hours), cached per
     registry until shortly before they expire."""

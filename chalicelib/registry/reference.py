@@ -80,6 +80,15 @@ def _address(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
+def internal_host(name: str) -> bool:
+    """A literal loopback, private, link-local or reserved address (or ``localhost``): where
+    a deployed function must not send requests a registry asks for (SSRF)."""
+    if name.lower() == "localhost":
+        return True
+    address = _address(name.strip("[]"))
+    return address is not None and not address.is_global
+
+
 def _check_host(host: str) -> bool:
     """Validate ``host[:port]``; return whether it is a loopback host (plain HTTP allowed)."""
     try:

@@ -76,9 +76,22 @@ def credentials(
     in_protocol = next((p for p in offered if _looks_like_jwt(p)), None)
     echo = next((p for p in offered if p != in_protocol), in_protocol)
     token = (query or {}).get("token") or in_protocol
-    if not token:
+    if not token and _trusted_origin(headers):
         token = _cookie_token(_header(headers, "cookie"))
     return (str(token) if token else None), echo
+
+
+def _trusted_origin(headers: dict[str, Any] | None) -> bool:
+    """A browser sends the ``pb_auth`` cookie with a socket opened by any page of the same
+    site, tenants' apps on sibling subdomains included (cross-site websocket hijacking).
+    The cookie counts only from the frontend's origin: the socket's own host (same origin,
+    the local run) or one of ``STREAM_ALLOWED_ORIGINS``."""
+    origin = _header(headers, "origin").rstrip("/")
+    if not origin:
+        return False
+    host = _header(headers, "host")
+    same = bool(host) and origin.split("://", 1)[-1] == host
+    return same or origin in get_settings().stream_allowed_origins
 
 
 def connect(event: dict[str, Any]) -> dict[str, Any]:

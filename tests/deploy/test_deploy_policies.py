@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib.records.tables import table_definitions
 from infra.policies import FUNCTION_GRANTS, TABLE_ACTIONS, rendered_policies
-from infra.stages import CHALICE_DIR, policy_files, stage_names, stage_settings
+from infra.stages import CHALICE_DIR, chalice_config, policy_files, stage_names, stage_settings
 
 # Actions on these services must name their resources; ECR's token action cannot.
 SCOPED_SERVICES = ("dynamodb", "secretsmanager", "ssm", "kms", "s3", "lambda", "execute-api")
@@ -150,3 +150,25 @@ def test_parameters_named_instead_of_secrets_are_read_with_ssm_and_only_them() -
     assert direct[0]["Condition"]["ForAllValues:StringEquals"] == {
         "kms:EncryptionContextKeys": ["oneclick:user"]
     }
+
+
+def test_a_killed_tick_holds_its_lease_no_longer_than_the_function_may_run() -> None:
+    for stage in ("dev", "prod"):
+        timeout = chalice_config()["stages"][stage]["lambda_functions"]["auto_update_tick"][
+            "lambda_timeout"
+        ]
+        assert stage_settings(stage).auto_update_lease_seconds == timeout, stage
+
+
+def test_the_functions_own_ecr_access_only_for_the_shared_prefix() -> None:
+    from chalicelib.settings import load_settings
+    from infra.policies import policy_document
+
+    base = {"JWT_SECRET": "j" * 40}
+    unset = policy_document("auto_update_tick", load_settings(base))["Statement"]
+    assert not [s for s in unset if any(a.startswith("ecr:") for a in s["Action"])]
+    shared = load_settings({**base, "ECR_SHARED_REPOSITORY_PREFIX": "shared/"})
+    statements = policy_document("auto_update_tick", shared)["Statement"]
+    reads = next(s for s in statements if s["Sid"] == "EcrSharedRepositories")
+    assert reads["Action"] == ["ecr:ListImages", "ecr:BatchGetImage"]
+    assert [arn_text(r).rsplit(":", 1)[1] for r in reads["Resource"]] == ["repository/shared/*"]

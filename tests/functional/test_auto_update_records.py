@@ -103,16 +103,18 @@ def test_webhook_accepts_only_the_owner_or_the_secret(api: Api, make_user: Any) 
         api.post(_hook(record["id"]), headers={"x-webhook-secret": "wrong" * 8}),
         api.post(_hook(record["id"]) + "?secret=" + secret[:-1]),
         api.post(_hook("aaaaaaaaaaaaaaa"), headers={"x-webhook-secret": secret}),
+        api.post(_hook("x" * 3000), headers={"x-webhook-secret": secret}),  # not an id
     ]
-    assert [r.status for r in refused] == [401] * 5, [r.body for r in refused]
+    assert [r.status for r in refused] == [401] * 6, [r.body for r in refused]
     assert api.post(_hook("aaaaaaaaaaaaaaa"), token=owner.token).status == 404
     by_secret = api.post(_hook(record["id"]), headers={"x-webhook-secret": secret})
     assert by_secret.status == 200, by_secret.body
-    # No running rollout yet: the check says so in plain words, on the record too.
+    # No running rollout yet: the check says so in plain words, on the record too. A secret
+    # holder learns what the check found, not the record (ids, credentials reference).
     assert by_secret.body["check"]["error"] == "The deployment has no running rollout to update."
-    assert by_secret.body["lastError"] == by_secret.body["check"]["error"]
-    assert by_secret.body["lastCheck"] != ""
-    assert by_secret.body["id"] == record["id"]
+    assert set(by_secret.body) == {"id", "check"} and by_secret.body["id"] == record["id"]
+    stored = api.get(f"{AUTO}/{record['id']}", token=owner.token).body
+    assert stored["lastError"] == by_secret.body["check"]["error"] and stored["lastCheck"]
 
 
 def test_webhook_is_rate_limited_per_auto_update(api: Api, make_user: Any) -> None:

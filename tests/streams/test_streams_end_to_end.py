@@ -212,10 +212,16 @@ def test_connect_needs_a_token_from_query_protocol_or_cookie(
             assert ws.protocol == "pb-auth"
             await ws.close()
             cookie = urllib.parse.quote(json.dumps({"token": owner.token, "model": {}}))
-            ws = await session.ws_connect(
-                ws_url(server, "logs"), headers={"Cookie": f"pb_auth={cookie}"}
-            )
+            jar = {"Cookie": f"pb_auth={cookie}"}
+            own_origin = f"http://{urllib.parse.urlsplit(ws_url(server, 'logs')).netloc}"
+            ws = await session.ws_connect(ws_url(server, "logs"), headers=jar, origin=own_origin)
             await ws.close()
+            # The cookie alone, or from another site's page (a tenant's app on a sibling
+            # subdomain), is no credential: cross-site websocket hijacking.
+            for origin in (None, "https://tenant-app.example.com"):
+                with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                    await session.ws_connect(ws_url(server, "logs"), headers=jar, origin=origin)
+                assert refused.value.status == 401, origin
 
     asyncio.run(scenario())
 

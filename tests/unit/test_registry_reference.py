@@ -129,3 +129,42 @@ def test_credentials_repr_hides_the_password():
     shown = repr(Credentials("bob", "hunter2-secret"))
     assert "bob" in shown
     assert "hunter2-secret" not in shown
+
+
+@pytest.mark.parametrize(
+    ("host", "internal"),
+    [
+        ("localhost", True),
+        ("127.0.0.1", True),
+        ("10.0.0.5", True),
+        ("192.168.1.2", True),
+        ("169.254.169.254", True),
+        ("[::1]", True),
+        ("fd00::1", True),
+        ("8.8.8.8", False),
+        ("ghcr.io", False),
+        ("auth.docker.io", False),
+    ],
+)
+def test_internal_hosts_that_a_public_registry_may_not_send_us_to(
+    host: str, internal: bool
+) -> None:
+    from chalicelib.registry.reference import internal_host
+
+    assert internal_host(host) is internal
+
+
+def test_the_functions_own_ecr_login_only_for_the_shared_prefix() -> None:
+    from api_client import reset_settings
+
+    from chalicelib.registry.credentials import shared_ecr
+
+    ecr = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    try:
+        reset_settings(ECR_SHARED_REPOSITORY_PREFIX="")
+        assert not shared_ecr(Repository(ecr, "shared/base"))
+        reset_settings(ECR_SHARED_REPOSITORY_PREFIX="shared/")
+        assert shared_ecr(Repository(ecr, "shared/base"))
+        assert not shared_ecr(Repository(ecr, "tenant-b/private"))
+    finally:
+        reset_settings(ECR_SHARED_REPOSITORY_PREFIX="")

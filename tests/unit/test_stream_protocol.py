@@ -172,8 +172,12 @@ def test_credentials_from_query_protocol_or_the_frontends_cookie() -> None:
     assert credentials({"Sec-WebSocket-Protocol": f"pb-auth, {JWT}"}, None) == (JWT, "pb-auth")
     assert credentials({"sec-websocket-protocol": JWT}, None) == (JWT, JWT)
     cookie = "pb_auth=%7B%22token%22%3A%22" + JWT + "%22%2C%22model%22%3A%7B%7D%7D; other=1"
-    assert credentials({"Cookie": cookie}, {}) == (JWT, None)
-    assert credentials({"Cookie": "pb_auth=garbage"}, {}) == (None, None)
+    same_origin = {"Cookie": cookie, "Host": "oc.example.com", "Origin": "https://oc.example.com"}
+    assert credentials(same_origin, {}) == (JWT, None)
+    assert credentials({"Cookie": cookie}, {}) == (None, None)  # no Origin: not a browser page
+    foreign = {**same_origin, "Origin": "https://tenant.example.com"}
+    assert credentials(foreign, {}) == (None, None)  # a sibling subdomain's page
+    assert credentials({**same_origin, "Cookie": "pb_auth=garbage"}, {}) == (None, None)
     assert credentials({}, {}) == (None, None)
 
 
