@@ -13,14 +13,18 @@ is removed, so a failing cluster call leaves every record in place for a retry.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from chalicelib.records import store, values
 from chalicelib.records.store import Record
 
 Plan = list[tuple[str, Record]]
-BeforeDelete = Callable[[str, Record, Plan], None]
+# A hook may return an undo: run when the records could not be deleted after all (a
+# concurrent write changed one of them), so the outside world matches the records again.
+BeforeDelete = Callable[[str, Record, Plan], Callable[[], None] | None]
 
+logger = logging.getLogger("oneclick.cascade")
 _before_delete: list[BeforeDelete] = []
 
 
@@ -72,9 +76,16 @@ def _detach(collection: str, record: Record) -> None:
 
 def delete(collection: str, record: Record) -> None:
     steps = plan(collection, record)
-    for hook in _before_delete:
-        hook(collection, record, steps)
+    undos = [undo for hook in _before_delete if (undo := hook(collection, record, steps))]
     _detach(collection, record)
-    store.delete_in_order(steps)
+    try:
+        store.delete_in_order(steps)
+    except store.VersionConflict:
+        for undo in undos:
+            try:
+                undo()
+            except Exception:  # noqa: BLE001 - the conflict is what the caller must see
+                logger.exception("could not undo a before-delete step of %s", collection)
+        raise
     for after in _after_delete:
         after(steps)

@@ -160,6 +160,11 @@ def _converge(project_id: str, deployment_id: str, ours: str | None) -> None:
         cluster.delete_rollout(project_id, deployment_id)
 
 
+def converge(project_id: str, deployment_id: str) -> None:
+    """Make the cluster show whatever the records say runs now (after a failed delete)."""
+    _converge(project_id, deployment_id, None)
+
+
 def _deactivate(before: Record, after: Record, project: Record, delete: bool) -> Record | None:
     """Stop the running rollout ``before`` (``after`` carries its endDate) and remove its
     resource; with ``delete`` the record goes too."""
