@@ -53,8 +53,11 @@ class _Stop(Exception):
 
 
 class Pump:
-    def __init__(self, settings: Settings, subscription: dict[str, Any], lease: str) -> None:
+    def __init__(
+        self, settings: Settings, subscription: dict[str, Any], lease: str, user: str
+    ) -> None:
         self.settings = settings
+        self.user = user
         self.connection = str(subscription["connection"])
         self.endpoint = str(subscription["endpoint"])
         self.lease = lease
@@ -243,9 +246,19 @@ class Pump:
             resume = self._resume_point()
             if not stream_store.renew_lease(self.connection, self.lease, until, resume=resume):
                 raise _Stop("left")
+            self._still_allowed()
             self.next_check = now + self.settings.stream_check_seconds
         if now - self.last_sent >= self.settings.stream_keepalive_seconds:
             self.send(keepalive_frame(self.request.stream))
+
+    def _still_allowed(self) -> None:
+        """The ownership checks again at every lease renewal: a deleted project or user
+        ends its streams within one check period, not at the next hand-over."""
+        try:
+            authorize(self.request, self.user)
+        except ApiError as err:
+            self.send(error_frame(self.request.stream, err.message))
+            raise _Stop("refused") from None
 
     def _wait(self) -> float:
         return max(
@@ -326,10 +339,10 @@ def run(event: dict[str, Any]) -> str:
     subscription = stream_store.get_subscription(connection) if connection else None
     if subscription is None or subscription.get("lease") != lease:
         return "superseded"
-    pump = Pump(get_settings(), subscription, lease)
     known = stream_store.get_connection(connection)
+    pump = Pump(get_settings(), subscription, lease, str(known["user"]) if known else "")
     try:
-        authorize(pump.request, str(known["user"]) if known else "")
+        authorize(pump.request, pump.user)
     except ApiError as err:
         pump.end_connection(error_frame(pump.request.stream, err.message))
         return "refused"

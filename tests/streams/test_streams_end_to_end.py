@@ -13,6 +13,7 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,17 @@ def server(moto_endpoint: str, backend_kubeconfig: str) -> Iterator[LocalServer]
     }
     with LocalServer(moto_endpoint, extra_env=env) as running:
         yield running
+
+
+@contextmanager
+def server_of_its_own(
+    moto_endpoint: str, kubeconfig: str, **settings: str
+) -> Iterator[tuple[LocalServer, Account, dict[str, Any]]]:
+    """A local server with its own stream settings, a user and a project of theirs."""
+    env = {"LOCAL_KUBECONFIG_FILE": kubeconfig, "STREAM_CHECK_SECONDS": "1", **settings}
+    with LocalServer(moto_endpoint, extra_env=env) as running:
+        user = Account(running)
+        yield running, user, user.create("projects", {"name": "own", "user": user.id})
 
 
 @pytest.fixture(scope="module")
@@ -435,19 +447,45 @@ def test_a_deleted_project_ends_its_streams_at_the_next_hand_over(
     asyncio.run(scenario())
 
 
+def test_a_deleted_project_ends_its_streams_within_one_check_period(
+    moto_endpoint: str, backend_kubeconfig: str
+) -> None:
+    """With a long window, the end comes from the worker's periodic ownership check."""
+    with server_of_its_own(moto_endpoint, backend_kubeconfig, STREAM_WINDOW_SECONDS="120") as (
+        long_window,
+        user,
+        record,
+    ):
+
+        async def scenario() -> None:
+            async with aiohttp.ClientSession() as session:
+                first = {"rolloutId": record["id"], "kind": "Pod", "name": "nothing"}
+                url = ws_url(long_window, "events", user.token)
+                stream = await subscribe(session, url, first)
+                await asyncio.sleep(1)
+                status, _ = long_window.request(
+                    "DELETE", f"/api/collections/projects/records/{record['id']}", token=user.token
+                )
+                assert status == 204
+                # far inside the 120-second window: the end comes from a check, not a hand-over
+                await asyncio.wait_for(stream.closed.wait(), 30)
+                assert [f for f in stream.frames if f] == [
+                    '{"error":"The requested resource wasn\'t found."}'
+                ]
+
+        asyncio.run(scenario())
+
+
 def test_an_old_connection_is_told_to_reconnect_and_closed(
     moto_endpoint: str, backend_kubeconfig: str, admin: client.ApiClient
 ) -> None:
     """API Gateway drops sockets after 2 hours; here the limit is 5 seconds."""
-    env = {
-        "LOCAL_KUBECONFIG_FILE": backend_kubeconfig,
-        "STREAM_WINDOW_SECONDS": str(WINDOW),
-        "STREAM_CHECK_SECONDS": "1",
-        "STREAM_MAX_CONNECTION_SECONDS": "5",
-    }
-    with LocalServer(moto_endpoint, extra_env=env) as short:
-        user = Account(short)
-        record = user.create("projects", {"name": "short", "user": user.id})
+    with server_of_its_own(
+        moto_endpoint,
+        backend_kubeconfig,
+        STREAM_WINDOW_SECONDS=str(WINDOW),
+        STREAM_MAX_CONNECTION_SECONDS="5",
+    ) as (short, user, record):
 
         async def scenario() -> float:
             async with aiohttp.ClientSession() as session:
