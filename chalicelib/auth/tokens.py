@@ -7,6 +7,7 @@ issued before, with no deny-list to keep.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
@@ -51,3 +52,9 @@ def is_valid(token: str, user: dict[str, Any], secret: str) -> bool:
     except jwt.PyJWTError:
         return False
     return bool(claims["id"] == user["id"])
+
+
+def session_of(user: dict[str, Any]) -> str:
+    """A fingerprint of the user's token key: it changes exactly when every token of theirs
+    is revoked (a password change), without keeping the key itself anywhere else."""
+    return hashlib.sha256(str(user.get("tokenKey", "")).encode()).hexdigest()[:32]

@@ -357,6 +357,7 @@ class StreamConnectionModel(Model):
 
     connection = UnicodeAttribute(hash_key=True)
     user = UnicodeAttribute()
+    session = UnicodeAttribute(default="")  # the user's token-key fingerprint at connect
     stream = UnicodeAttribute(default="")
     endpoint = UnicodeAttribute(default="")
     connected = NumberAttribute()

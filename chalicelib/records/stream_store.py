@@ -33,12 +33,19 @@ def _item(row: StreamConnectionModel | StreamSubscriptionModel) -> Item:
 
 
 def put_connection(
-    connection: str, user: str, stream: str, endpoint: str, connected: float, ttl_seconds: int
+    connection: str,
+    user: str,
+    session: str,
+    stream: str,
+    endpoint: str,
+    connected: float,
+    ttl_seconds: int,
 ) -> None:
     store.connection()
     StreamConnectionModel(
         connection,
         user=user,
+        session=session,
         stream=stream,
         endpoint=endpoint,
         connected=connected,

@@ -16,9 +16,10 @@ import time
 from typing import Any
 from urllib.parse import unquote
 
+from chalicelib.auth import tokens
 from chalicelib.auth.login import viewer_from_authorization
 from chalicelib.cluster.names import is_dns_label, is_dns_subdomain
-from chalicelib.errors import ApiError, NotFound
+from chalicelib.errors import ApiError, NotFound, Unauthorized
 from chalicelib.records import store, stream_store
 from chalicelib.records.access import Viewer
 from chalicelib.rollouts.observe import owned_deployment, owned_project
@@ -107,6 +108,7 @@ def connect(event: dict[str, Any]) -> dict[str, Any]:
     stream_store.put_connection(
         str(context["connectionId"]),
         viewer.id,
+        tokens.session_of(viewer.user or {}),
         hint,
         gateway.management_endpoint(str(context.get("apiId")), str(context.get("stage"))),
         time.time(),
@@ -121,11 +123,17 @@ def disconnect(connection: str) -> None:
     stream_store.forget(connection)
 
 
-def authorize(request: StreamRequest, user_id: str) -> None:
+def authorize(request: StreamRequest, known: dict[str, Any] | None) -> None:
     """The REST routes' ownership checks, for the connection's user as they are now (a
-    worker repeats them, so a deleted project or user stops its streams); names no
+    worker repeats them, so a deleted project or user stops its streams), and the token the
+    socket connected with must still be valid (a password change revokes it); names no
     Kubernetes object can have are 404."""
-    viewer = Viewer(store.get("users", user_id) if user_id else None)
+    user_id = str(known["user"]) if known else ""
+    user = store.get("users", user_id) if user_id else None
+    session = (known or {}).get("session")
+    if user is not None and session and tokens.session_of(user) != session:
+        raise Unauthorized()
+    viewer = Viewer(user)
     if request.stream == DEPLOYMENTS and request.deployment:
         owned_deployment(request.project, request.deployment, viewer)
     else:
@@ -164,7 +172,7 @@ def message(connection: str, body: str) -> None:
         _refuse(endpoint, connection, refused.frame)
         return
     try:
-        authorize(request, str(known["user"]))
+        authorize(request, known)
     except ApiError as err:
         _refuse(endpoint, connection, error_frame(request.stream, err.message))
         return

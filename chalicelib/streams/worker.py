@@ -54,10 +54,14 @@ class _Stop(Exception):
 
 class Pump:
     def __init__(
-        self, settings: Settings, subscription: dict[str, Any], lease: str, user: str
+        self,
+        settings: Settings,
+        subscription: dict[str, Any],
+        lease: str,
+        known: dict[str, Any] | None,
     ) -> None:
         self.settings = settings
-        self.user = user
+        self.known = known  # the connection: its user and session
         self.connection = str(subscription["connection"])
         self.endpoint = str(subscription["endpoint"])
         self.lease = lease
@@ -252,10 +256,10 @@ class Pump:
             self.send(keepalive_frame(self.request.stream))
 
     def _still_allowed(self) -> None:
-        """The ownership checks again at every lease renewal: a deleted project or user
-        ends its streams within one check period, not at the next hand-over."""
+        """The ownership and token checks again at every lease renewal: a deleted project or
+        user, or a password change, ends its streams within one check period."""
         try:
-            authorize(self.request, self.user)
+            authorize(self.request, self.known)
         except ApiError as err:
             self.send(error_frame(self.request.stream, err.message))
             raise _Stop("refused") from None
@@ -340,9 +344,9 @@ def run(event: dict[str, Any]) -> str:
     if subscription is None or subscription.get("lease") != lease:
         return "superseded"
     known = stream_store.get_connection(connection)
-    pump = Pump(get_settings(), subscription, lease, str(known["user"]) if known else "")
+    pump = Pump(get_settings(), subscription, lease, known)
     try:
-        authorize(pump.request, pump.user)
+        authorize(pump.request, known)
     except ApiError as err:
         pump.end_connection(error_frame(pump.request.stream, err.message))
         return "refused"

@@ -13,7 +13,9 @@ from chalicelib.streams import worker
 
 @pytest.mark.usefixtures("backend")
 def test_the_lease_admits_exactly_one_worker() -> None:
-    stream_store.put_connection("c1", "user1", "logs", "http://127.0.0.1:1", time.time(), 600)
+    stream_store.put_connection(
+        "c1", "user1", "session1", "logs", "http://127.0.0.1:1", time.time(), 600
+    )
     later = time.time() + 60
     assert stream_store.subscribe("c1", "logs", "{}", "e", time.time(), "first", later, 600)
     assert not stream_store.subscribe("c1", "events", "{}", "e", time.time(), "other", later, 600)

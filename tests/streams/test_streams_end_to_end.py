@@ -447,31 +447,47 @@ def test_a_deleted_project_ends_its_streams_at_the_next_hand_over(
     asyncio.run(scenario())
 
 
-def test_a_deleted_project_ends_its_streams_within_one_check_period(
-    moto_endpoint: str, backend_kubeconfig: str
+@pytest.mark.parametrize(
+    ("ending", "frame"),
+    [
+        ("the project is deleted", '{"error":"The requested resource wasn\'t found."}'),
+        (
+            "the password changes",  # which revokes every older token, the socket's too
+            '{"error":"The request requires valid record authorization token to be set."}',
+        ),
+    ],
+)
+def test_a_stream_ends_within_one_check_period_when_access_ends(
+    moto_endpoint: str, backend_kubeconfig: str, ending: str, frame: str
 ) -> None:
-    """With a long window, the end comes from the worker's periodic ownership check."""
+    """With a long window, the end comes from the worker's periodic checks."""
     with server_of_its_own(moto_endpoint, backend_kubeconfig, STREAM_WINDOW_SECONDS="120") as (
         long_window,
         user,
         record,
     ):
 
+        def end_access() -> None:
+            if ending == "the project is deleted":
+                path = f"/api/collections/projects/records/{record['id']}"
+                status, _ = long_window.request("DELETE", path, token=user.token)
+                assert status == 204
+                return
+            changed = "another-password-1"
+            body = {"oldPassword": PASSWORD, "password": changed, "passwordConfirm": changed}
+            path = f"/api/collections/users/records/{user.id}"
+            status, reply = long_window.request("PATCH", path, body, token=user.token)
+            assert status == 200, reply
+
         async def scenario() -> None:
             async with aiohttp.ClientSession() as session:
                 first = {"rolloutId": record["id"], "kind": "Pod", "name": "nothing"}
-                url = ws_url(long_window, "events", user.token)
-                stream = await subscribe(session, url, first)
+                stream = await subscribe(session, ws_url(long_window, "events", user.token), first)
                 await asyncio.sleep(1)
-                status, _ = long_window.request(
-                    "DELETE", f"/api/collections/projects/records/{record['id']}", token=user.token
-                )
-                assert status == 204
+                end_access()
                 # far inside the 120-second window: the end comes from a check, not a hand-over
                 await asyncio.wait_for(stream.closed.wait(), 30)
-                assert [f for f in stream.frames if f] == [
-                    '{"error":"The requested resource wasn\'t found."}'
-                ]
+                assert [f for f in stream.frames if f] == [frame]
 
         asyncio.run(scenario())
 
