@@ -8,11 +8,10 @@ hand-over, can never relay the same stream twice.
 
 from __future__ import annotations
 
-from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.records import store
 from chalicelib.records.models import StreamConnectionModel, StreamSubscriptionModel
@@ -65,8 +64,7 @@ def forget(connection: str) -> None:
     """Drop a connection and its subscription (a running worker sees its lease gone)."""
     store.connection()
     for model in (StreamSubscriptionModel, StreamConnectionModel):
-        with suppress(DeleteError):  # already gone: forgetting twice is fine
-            model(connection).delete()
+        model(connection).delete()  # unconditional: an item already gone is no error
 
 
 def subscribe(

@@ -10,11 +10,22 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import UTC, datetime
+from typing import Any
 
 ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 ID_LENGTH = 15
 _ID = re.compile(r"[a-z0-9]{15}")
 _DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def first_text(body: dict[str, Any], *names: str) -> str:
+    """The first of ``names`` holding a non-empty string in a client's JSON body (clients
+    spell some keys two ways, e.g. ``redirectUrl``/``redirectURL``); "" when none does."""
+    for name in names:
+        value = body.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return ""
 
 
 def new_id() -> str:

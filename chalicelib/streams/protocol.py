@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib.records import values
+
 DEPLOYMENTS, LOGS, EVENTS = "deployments", "logs", "events"
 STREAMS = (DEPLOYMENTS, LOGS, EVENTS)
 FRAME_LIMIT = 32 * 1024  # API Gateway's WebSocket frame size
@@ -81,14 +83,6 @@ def stream_kind(message: dict[str, Any], hint: str) -> str | None:
     return None
 
 
-def _text(message: dict[str, Any], *names: str) -> str:
-    for name in names:
-        value = message.get(name)
-        if isinstance(value, str) and value:
-            return value
-    return ""
-
-
 def _tail_lines(message: dict[str, Any]) -> int | None:
     raw = message.get("tailLines")
     if raw is None or raw == "":
@@ -111,28 +105,30 @@ def parse_request(body: str, hint: str) -> StreamRequest:
         raise RequestRefused(compact({"error": wording}))
     kind = stream_kind(message, hint)
     if kind == LOGS:
-        project = _text(message, "rolloutId", "projectId")
-        pod = _text(message, "podName")
+        project = values.first_text(message, "rolloutId", "projectId")
+        pod = values.first_text(message, "podName")
         if not project or not pod:
             raise RequestRefused("Error: projectId and podName must not be empty")
         return StreamRequest(
             LOGS,
             project,
             pod=pod,
-            container=_text(message, "container"),
+            container=values.first_text(message, "container"),
             tail_lines=_tail_lines(message),
         )
     if kind == EVENTS:
-        project = _text(message, "rolloutId", "projectId")
-        object_kind, name = _text(message, "kind"), _text(message, "name")
+        project = values.first_text(message, "rolloutId", "projectId")
+        object_kind, name = values.first_text(message, "kind"), values.first_text(message, "name")
         if not project or not object_kind or not name:
             raise RequestRefused(compact({"error": "Invalid request"}))
         return StreamRequest(EVENTS, project, kind=object_kind, name=name)
     if kind == DEPLOYMENTS:
-        project = _text(message, "projectId")
+        project = values.first_text(message, "projectId")
         if not project:
             raise RequestRefused(compact({"error": "Invalid request"}))
-        return StreamRequest(DEPLOYMENTS, project, deployment=_text(message, "deploymentId"))
+        return StreamRequest(
+            DEPLOYMENTS, project, deployment=values.first_text(message, "deploymentId")
+        )
     raise RequestRefused(compact({"error": "Invalid request format"}))
 
 

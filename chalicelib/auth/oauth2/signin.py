@@ -59,18 +59,10 @@ def provider_entries(settings: Settings, secret: str, now: int) -> list[dict[str
     return entries
 
 
-def _text(body: dict[str, Any], *names: str) -> str:
-    for name in names:
-        value = body.get(name)
-        if isinstance(value, str) and value:
-            return value
-    return ""
-
-
 def _checked(body: dict[str, Any], settings: Settings) -> tuple[providers.Provider, str, str]:
     """The provider, code and redirect URL, validated like PocketBase's form."""
-    name, code = _text(body, "provider"), _text(body, "code")
-    redirect_url = _text(body, "redirectUrl", "redirectURL")
+    name, code = values.first_text(body, "provider"), values.first_text(body, "code")
+    redirect_url = values.first_text(body, "redirectUrl", "redirectURL")
     errors = {
         field: field_error(*BLANK)
         for field, value in (("code", code), ("provider", name), ("redirectUrl", redirect_url))
