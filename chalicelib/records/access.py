@@ -9,6 +9,7 @@ caller's own partition, so a list can never read another tenant's rows to begin 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from chalicelib.records import store
@@ -60,29 +61,36 @@ def can_view(collection: Collection, record: Record, viewer: Viewer) -> bool:
     if collection is USERS:
         return record["id"] == viewer.id or record["id"] in viewer.subscribers()
     if collection is BLUEPRINTS:
-        return (
-            not record.get("private")
-            or owns(collection, record, viewer)
-            or is_subscriber(record, viewer)
-        )
+        return blueprint_visible(record, viewer, is_subscriber(record, viewer))
     return owns(collection, record, viewer)
 
 
-def list_candidates(collection: Collection, viewer: Viewer) -> list[Record]:
-    """Every record the caller may list, fetched by key or index only."""
+def blueprint_visible(record: Record, viewer: Viewer, subscribed: bool) -> bool:
+    """Public, the caller's own, or subscribed to; a list knows ``subscribed`` from the
+    caller's subscription rows and need not read the blueprint's subscriber list."""
+    return not record.get("private") or owns(BLUEPRINTS, record, viewer) or subscribed
+
+
+def list_candidates(
+    collection: Collection, viewer: Viewer, attributes: Iterable[str] | None = None
+) -> list[Record]:
+    """Every record the caller may list, fetched by key or index only, with ``attributes``
+    only (None: whole records; the users collection is always read whole)."""
     if not viewer.authenticated:
         return []
     if collection is USERS:
         others = store.batch_get("users", viewer.subscribers() - {viewer.id})
         return [viewer.user, *others.values()]  # type: ignore[list-item]
     if collection is BLUEPRINTS:
-        found = {r["id"]: r for r in store.public_blueprints()}
-        found.update({r["id"]: r for r in store.query("blueprints", "owner", viewer.id)})
+        public = store.query("blueprints", "listing", "public", attributes=attributes)
+        found = {r["id"]: r for r in public}
+        own = store.query("blueprints", "owner", viewer.id, attributes=attributes)
+        found.update({r["id"]: r for r in own})
         subscribed = [i for i in store.subscribed_blueprint_ids(viewer.id) if i not in found]
-        found.update(store.batch_get("blueprints", subscribed))
+        found.update(store.batch_get("blueprints", subscribed, attributes))
         return [r for r in found.values() if can_view(collection, r, viewer)]
     assert collection.owner_field is not None  # noqa: S101 - every other collection has one
-    return store.query(collection.name, collection.owner_field, viewer.id)
+    return store.query(collection.name, collection.owner_field, viewer.id, attributes=attributes)
 
 
 def as_searched_by(collection: Collection, record: Record, viewer: Viewer) -> Record:

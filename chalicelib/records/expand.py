@@ -57,20 +57,25 @@ def _resolves(collection: Collection, parts: list[str]) -> bool:
 def expand_records(
     collection: Collection, records: list[Record], tree: Tree, viewer: Viewer
 ) -> dict[str, dict[str, Any]]:
-    """Per record id, the ``expand`` object to attach (records without one are absent)."""
-    result: dict[str, dict[str, Any]] = {}
+    """Per record id, the ``expand`` object to attach (records without one are absent).
+    Every relation of one level is read in the same BatchGetItem requests."""
+    relations = []
+    wanted: dict[str, set[str]] = {}
     for name, subtree in tree.items():
         field = collection.field(name)
         if field is None or field.target is None:
             continue  # parse_expand only keeps relation paths
-        target = COLLECTIONS[field.target]
-        ids = [i for r in records for i in _ids(r.get(name))]
-        if not ids:
-            continue
+        ids = {i for r in records for i in _ids(r.get(name))}
+        if ids:
+            relations.append((name, subtree, field, COLLECTIONS[field.target], ids))
+            wanted.setdefault(field.target, set()).update(ids)
+    fetched = store.batch_get_many(wanted) if wanted else {}
+    result: dict[str, dict[str, Any]] = {}
+    for name, subtree, field, target, ids in relations:
         found = {
             i: r
-            for i, r in store.batch_get(target.name, ids).items()
-            if can_view(target, r, viewer)
+            for i, r in fetched[target.name].items()
+            if i in ids and can_view(target, r, viewer)
         }
         nested = expand_records(target, list(found.values()), subtree, viewer) if subtree else {}
         exported = {i: export(target, r, viewer, nested.get(i)) for i, r in found.items()}

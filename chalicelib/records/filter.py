@@ -207,6 +207,12 @@ def _comparison(
     return lambda record: _compare(operator, left(record), right(record))
 
 
+def referenced_names(text: str) -> frozenset[str]:
+    """The field names a filter reads (for reading only those attributes); unchecked:
+    ``compile_filter`` refuses what is not a field."""
+    return frozenset(t.text for t in _tokens(text) if t.kind == "name")
+
+
 def compile_filter(text: str, collection: Collection) -> Predicate:
     """Parse ``text`` once into a predicate over records; raises ``BadRequest``."""
     if len(text) > MAX_FILTER_LENGTH:

@@ -22,6 +22,7 @@ class ListParams:
     per_page: int
     sort: tuple[tuple[str, bool], ...]  # (field, descending); "@random" shuffles
     predicate: Predicate | None
+    filter: str
     skip_total: bool
     expand: Tree
     fields: str
@@ -62,6 +63,7 @@ def parse_list_params(query: dict[str, str], collection: Collection) -> ListPara
         per_page=per_page,
         sort=parse_sort(query.get("sort", ""), collection),
         predicate=compile_filter(text, collection) if text.strip() else None,
+        filter=text,
         skip_total=query.get("skipTotal", "").strip().lower() in ("1", "true"),
         expand=parse_expand(query.get("expand", ""), collection),
         fields=query.get("fields", ""),

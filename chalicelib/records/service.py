@@ -12,11 +12,11 @@ import math
 from typing import Any
 
 from chalicelib.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound, field_error
-from chalicelib.records import access, cascade, store, values
+from chalicelib.records import access, cascade, paging, store, values
 from chalicelib.records.access import Viewer
 from chalicelib.records.attachments import files_saved
 from chalicelib.records.expand import expand_records, parse_expand
-from chalicelib.records.listing import order, parse_list_params, pick_fields
+from chalicelib.records.listing import parse_list_params, pick_fields
 from chalicelib.records.references import check_references
 from chalicelib.records.schema import BLUEPRINTS, Collection, find_collection
 from chalicelib.records.serialize import export
@@ -78,15 +78,7 @@ def render(
 def list_records(name: str, query: dict[str, str], viewer: Viewer) -> dict[str, Any]:
     collection = collection_or_404(name)
     params = parse_list_params(query, collection)
-    records = [
-        access.as_searched_by(collection, r, viewer)
-        for r in access.list_candidates(collection, viewer)
-    ]
-    if params.predicate is not None:
-        records = [r for r in records if params.predicate(r)]
-    order(records, params.sort)
-    start = (params.page - 1) * params.per_page
-    page = records[start : start + params.per_page]
+    page, total = paging.read_page(collection, params, viewer)
     expansion = expand_records(collection, page, params.expand, viewer) if params.expand else {}
     items = [
         pick_fields(export(collection, r, viewer, expansion.get(r["id"])), params.fields)
@@ -95,8 +87,8 @@ def list_records(name: str, query: dict[str, str], viewer: Viewer) -> dict[str, 
     envelope = {
         "page": params.page,
         "perPage": params.per_page,
-        "totalItems": -1 if params.skip_total else len(records),
-        "totalPages": -1 if params.skip_total else math.ceil(len(records) / params.per_page),
+        "totalItems": -1 if params.skip_total else total,
+        "totalPages": -1 if params.skip_total else math.ceil(total / params.per_page),
         "items": items,
     }
     # With ?fields= PocketBase re-marshals the whole answer, so its keys come out sorted.

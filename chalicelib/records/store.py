@@ -10,7 +10,7 @@ Every read is a GetItem, BatchGetItem or Query on a key or index; nothing scans.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -27,6 +27,7 @@ from pynamodb.exceptions import (
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.records import item_codec, item_reads
 from chalicelib.records.models import (
     ALL_MODELS,
     RECORD_MODELS,
@@ -45,7 +46,6 @@ Record = dict[str, Any]
 _TRANSACTION_LIMIT = 100
 _LOST_RACE = ("ConditionalCheckFailed", "TransactionConflict")
 _UNIQUE_FIELDS = ("email", "username")
-_INTERNAL_ATTRIBUTES = ("listing", "checkQueue")
 _CHECK_QUEUE = "due"
 
 
@@ -113,25 +113,23 @@ def _empty_as_absent(model: type[Model]) -> list[str]:
         for name, attribute in model.get_attributes().items()
         if isinstance(attribute, UnicodeAttribute)
         and attribute.null
-        and name not in _INTERNAL_ATTRIBUTES
+        and name not in item_codec.INTERNAL_ATTRIBUTES
     ]
 
 
-def _to_record(item: Model) -> Record:
-    record = {name: getattr(item, name) for name in item.get_attributes()}
-    for name in _INTERNAL_ATTRIBUTES:
-        record.pop(name, None)
-    for name in _empty_as_absent(type(item)):
-        record[name] = record[name] or ""
-    if "users" in record:
-        record["users"] = list(record["users"] or [])
-    return record
+_SPARSE_TEXTS = {name: _empty_as_absent(model) for name, model in RECORD_MODELS.items()}
+
+
+def _to_record(collection: str, item: Model) -> Record:
+    """What a just-written item reads back as (the same decoding as every read)."""
+    return item_codec.decode(collection, item.serialize())
 
 
 def _to_item(collection: str, record: Record) -> Model:
     model = RECORD_MODELS[collection]
-    attributes = {k: v for k, v in record.items() if k in model.get_attributes()}
-    for name in _empty_as_absent(model):
+    stored = item_codec.STORED_ATTRIBUTES[collection]
+    attributes = {k: v for k, v in record.items() if k in stored}
+    for name in _SPARSE_TEXTS[collection]:
         attributes[name] = attributes.get(name) or None
     if model is BlueprintModel:
         attributes["listing"] = None if record.get("private") else "public"
@@ -143,33 +141,156 @@ def _to_item(collection: str, record: Record) -> Model:
 
 
 # ---- reads ---------------------------------------------------------------------------------
+# Records are read through ``item_reads`` (wire-form items) and decoded by ``item_codec``;
+# ``attributes`` names the attributes to read (a projection), None for whole records.
+
+Attributes = Iterable[str] | None
 
 
-def get(collection: str, record_id: str) -> Record | None:
-    model = model_for(collection)
-    try:
-        return _to_record(model.get(record_id, consistent_read=True))
-    except model.DoesNotExist:
-        return None
-
-
-def batch_get(collection: str, ids: Iterable[str]) -> dict[str, Record]:
-    wanted = list(dict.fromkeys(i for i in ids if i))
-    if not wanted:
-        return {}
-    model = model_for(collection)
-    return {item.id: _to_record(item) for item in model.batch_get(wanted)}
-
-
-def query(collection: str, by: str, value: str, newest_first: bool = True) -> list[Record]:
-    """All records whose relation ``by`` (user, project, deployment, owner) equals ``value``."""
-    index = getattr(model_for(collection), f"by_{by}")
-    return [_to_record(i) for i in index.query(value, scan_index_forward=not newest_first)]
-
-
-def public_blueprints() -> list[Record]:
+def _reader() -> Any:
     _ensure_bound()
-    return [_to_record(i) for i in BlueprintModel.public.query("public", scan_index_forward=False)]
+    assert _bound is not None  # noqa: S101 - bound just above
+    return item_reads.client(_bound.aws_region, _bound.dynamodb_endpoint)
+
+
+def _table(collection: str) -> str:
+    return model_for(collection).Meta.table_name
+
+
+def _indexes_by_hash_key(model: type[Model]) -> dict[str, str]:
+    return {
+        index._hash_key_attribute().attr_name: name
+        for name, index in model._indexes.items()
+        if index.Meta.projection.projection_type == "ALL"
+    }
+
+
+# Per collection: the attribute a record-holding index is partitioned by -> that index.
+_INDEXES = {name: _indexes_by_hash_key(model) for name, model in RECORD_MODELS.items()}
+
+
+def _index(collection: str, by: str) -> str:
+    return _INDEXES[collection][by]
+
+
+def get(collection: str, record_id: str, attributes: Attributes = None) -> Record | None:
+    item = item_reads.get_item(_reader(), _table(collection), {"id": record_id}, attributes)
+    return None if item is None else item_codec.decode(collection, item)
+
+
+def batch_get_many(
+    wanted: dict[str, Iterable[str]], attributes: dict[str, Attributes] | None = None
+) -> dict[str, dict[str, Record]]:
+    """Records of several collections in as few BatchGetItem requests as the keys allow:
+    ``{collection: ids}`` to ``{collection: {id: record}}`` (missing ids are absent)."""
+    ids = {c: [i for i in dict.fromkeys(found) if i] for c, found in wanted.items()}
+    ids = {c: found for c, found in ids.items() if found}
+    result: dict[str, dict[str, Record]] = {c: {} for c in wanted}
+    if not ids:
+        return result
+    tables = {_table(c): c for c in ids}
+    projections = {_table(c): a for c, a in (attributes or {}).items() if c in ids}
+    found_items = item_reads.batch_get(
+        _reader(), {_table(c): found for c, found in ids.items()}, projections
+    )
+    for table, items in found_items.items():
+        collection = tables[table]
+        for item in items:
+            record = item_codec.decode(collection, item)
+            result[collection][record["id"]] = record
+    return result
+
+
+def batch_get(
+    collection: str, ids: Iterable[str], attributes: Attributes = None
+) -> dict[str, Record]:
+    return batch_get_many({collection: ids}, {collection: attributes})[collection]
+
+
+def _query(
+    collection: str,
+    index: str,
+    key: tuple[str, str],
+    newest_first: bool,
+    **options: Any,
+) -> Iterator[tuple[list[Record], int, dict[str, Any] | None]]:
+    pages = item_reads.query_pages(
+        _reader(), _table(collection), index, key, forward=not newest_first, **options
+    )
+    for items, count, last in pages:
+        yield [item_codec.decode(collection, i) for i in items], count, last
+
+
+def query(
+    collection: str, by: str, value: str, newest_first: bool = True, attributes: Attributes = None
+) -> list[Record]:
+    """All records whose relation ``by`` (user, project, deployment, owner) equals ``value``."""
+    pages = _query(
+        collection, _index(collection, by), (by, value), newest_first, attributes=attributes
+    )
+    return [record for records, _, _ in pages for record in records]
+
+
+def query_page(
+    collection: str,
+    by: str,
+    value: str,
+    *,
+    newest_first: bool,
+    offset: int,
+    limit: int,
+    attributes: Attributes = None,
+) -> list[Record]:
+    """Records ``offset`` to ``offset + limit`` of a relation in ``created`` order, reading
+    only those: the earlier ones are skipped with ``Select=COUNT`` (positions, no data)."""
+    index = _index(collection, by)
+    start: dict[str, Any] | None = None
+    if offset:
+        skipped = 0
+        for _, count, last in _query(
+            collection, index, (by, value), newest_first, limit=offset, count_only=True
+        ):
+            skipped, start = skipped + count, last
+        if skipped < offset or start is None:
+            return []
+    pages = _query(
+        collection,
+        index,
+        (by, value),
+        newest_first,
+        limit=limit,
+        start=start,
+        attributes=attributes,
+    )
+    return [record for records, _, _ in pages for record in records]
+
+
+def count(collection: str, by: str, value: str) -> int:
+    """How many records a relation holds, counted by DynamoDB (``Select=COUNT``)."""
+    pages = _query(collection, _index(collection, by), (by, value), True, count_only=True)
+    return sum(n for _, n, _ in pages)
+
+
+def stream(
+    collection: str,
+    by: str,
+    value: str,
+    *,
+    newest_first: bool,
+    attributes: Attributes,
+    chunk: int,
+) -> Iterator[Record]:
+    """A relation's records in ``created`` order, read ``chunk`` at a time as consumed."""
+    pages = _query(
+        collection,
+        _index(collection, by),
+        (by, value),
+        newest_first,
+        page_size=chunk,
+        attributes=attributes,
+    )
+    for records, _, _ in pages:
+        yield from records
 
 
 def subscribed_blueprint_ids(user_id: str) -> list[str]:
@@ -308,7 +429,7 @@ def create(collection: str, record: Record) -> Record:
     tx.save(item, f"record:{collection}", must_be_new=True)
     _index_upkeep(tx, collection, None, record)
     tx.commit()
-    return _to_record(item)
+    return _to_record(collection, item)
 
 
 def update(collection: str, before: Record, after: Record) -> Record:
@@ -320,7 +441,7 @@ def update(collection: str, before: Record, after: Record) -> Record:
     tx.save(item, f"record:{collection}")
     _index_upkeep(tx, collection, before, after)
     tx.commit()
-    return _to_record(item)
+    return _to_record(collection, item)
 
 
 def write_together(
@@ -347,10 +468,7 @@ def write_together(
 
 def pending_rollouts() -> list[Record]:
     """Rollouts whose cluster change is unconfirmed, oldest first (the reconciler's work)."""
-    index = model_for("rollouts").pending  # type: ignore[attr-defined]
-    found: list[Record] = []
-    for kind in ("apply", "delete"):
-        found.extend(_to_record(i) for i in index.query(kind))
+    found = [r for kind in ("apply", "delete") for r in query("rollouts", "pendingKind", kind)]
     return sorted(found, key=lambda r: r["pendingSince"])
 
 
@@ -436,7 +554,7 @@ def save_user_with_link(
     )
     tx.save(link, "unique:externalAuth", must_be_new=True)
     tx.commit()
-    return _to_record(item)
+    return _to_record("users", item)
 
 
 # ---- login throttling ----------------------------------------------------------------------
@@ -483,8 +601,15 @@ def clear_login_failures(key: str) -> None:
 
 def due_auto_updates(now: str) -> list[Record]:
     """AutoUpdates whose next check is at or before ``now``, oldest due first."""
-    index = model_for("autoUpdates").due  # type: ignore[attr-defined]
-    return [_to_record(i) for i in index.query(_CHECK_QUEUE, AutoUpdateModel.nextCheck <= now)]
+    due = ("#due <= :due", {"#due": "nextCheck"}, {":due": {"S": now}})
+    pages = _query(
+        "autoUpdates",
+        _index("autoUpdates", "checkQueue"),
+        ("checkQueue", _CHECK_QUEUE),
+        False,
+        condition=due,
+    )
+    return [record for records, _, _ in pages for record in records]
 
 
 def _update_if(auto_update_id: str, actions: list[Any], condition: Any = None) -> bool:

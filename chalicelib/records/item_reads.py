@@ -1,0 +1,164 @@
+"""DynamoDB reads with items kept in their wire form: GetItem, BatchGetItem and Query.
+
+Why a second client: botocore walks every attribute of every returned item through the
+service model (a structure per attribute value) before PynamoDB builds a model from it;
+for a 500-item page that parsing alone costs several times the round trip. This client is
+botocore all the same — credentials, signing, endpoints, retries with back-off, error
+codes — with one change: a successful answer is handed over as the JSON DynamoDB sent
+(``chalicelib.records.item_codec`` decodes it). Writes stay on PynamoDB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from functools import lru_cache
+from typing import Any
+
+from botocore.config import Config
+from botocore.parsers import JSONParser, ResponseParserFactory
+
+from chalicelib.records.item_codec import RawItem
+
+_BATCH_GET_LIMIT = 100  # keys per BatchGetItem request
+_UNPROCESSED_ROUNDS = 8
+
+
+class _WireItemsParser(JSONParser):
+    """Success bodies stay as sent (errors are still parsed by botocore's own rules)."""
+
+    def _handle_json_body(self, raw_body: bytes, shape: Any) -> Any:
+        return self._parse_body_as_json(raw_body)
+
+
+class _WireItemsParserFactory(ResponseParserFactory):
+    def create_parser(self, protocol_name: str) -> Any:
+        if protocol_name == "json":
+            return _WireItemsParser(**self._defaults)
+        return super().create_parser(protocol_name)
+
+
+@lru_cache(maxsize=4)
+def client(region: str, endpoint: str | None) -> Any:
+    """One client per endpoint, reused across invocations (built on first use)."""
+    from botocore.session import get_session
+
+    session = get_session()
+    session.register_component("response_parser_factory", _WireItemsParserFactory())
+    return session.create_client(
+        "dynamodb",
+        region_name=region,
+        endpoint_url=endpoint,
+        config=Config(retries={"mode": "standard"}, tcp_keepalive=True),
+    )
+
+
+def _projection(attributes: Iterable[str] | None) -> dict[str, Any]:
+    if attributes is None:
+        return {}
+    names = sorted(set(attributes))
+    return {
+        "ProjectionExpression": ", ".join(f"#p{i}" for i in range(len(names))),
+        "ExpressionAttributeNames": {f"#p{i}": name for i, name in enumerate(names)},
+    }
+
+
+def get_item(
+    db: Any, table: str, key: dict[str, str], attributes: Iterable[str] | None = None
+) -> RawItem | None:
+    """One item, strongly consistent (a read right after a write must see it)."""
+    reply = db.get_item(
+        TableName=table,
+        Key={name: {"S": value} for name, value in key.items()},
+        ConsistentRead=True,
+        **_projection(attributes),
+    )
+    return reply.get("Item")
+
+
+def batch_get(
+    db: Any,
+    wanted: dict[str, list[str]],
+    attributes: dict[str, Iterable[str] | None] | None = None,
+) -> dict[str, list[RawItem]]:
+    """Items by ``id`` from several tables at once (``{table: ids}``), 100 keys a request,
+    unprocessed keys retried. Eventually consistent, like every relation read."""
+    pending = [(table, i) for table, ids in wanted.items() for i in dict.fromkeys(ids)]
+    found: dict[str, list[RawItem]] = {table: [] for table in wanted}
+    while pending:
+        chunk, pending = pending[:_BATCH_GET_LIMIT], pending[_BATCH_GET_LIMIT:]
+        request: dict[str, Any] = {}
+        for table, record_id in chunk:
+            entry = request.setdefault(
+                table, {"Keys": [], **_projection((attributes or {}).get(table))}
+            )
+            entry["Keys"].append({"id": {"S": record_id}})
+        for _ in range(_UNPROCESSED_ROUNDS):
+            reply = db.batch_get_item(RequestItems=request)
+            for table, items in reply.get("Responses", {}).items():
+                found[table].extend(items)
+            request = reply.get("UnprocessedKeys") or {}
+            if not request:
+                break
+        else:
+            raise RuntimeError("DynamoDB left keys unprocessed after repeated BatchGetItem")
+    return found
+
+
+def query_pages(
+    db: Any,
+    table: str,
+    index: str | None,
+    key: tuple[str, str],
+    *,
+    forward: bool,
+    limit: int | None = None,
+    page_size: int | None = None,
+    start: dict[str, Any] | None = None,
+    attributes: Iterable[str] | None = None,
+    count_only: bool = False,
+    condition: tuple[str, dict[str, str], dict[str, Any]] | None = None,
+) -> Iterator[tuple[list[RawItem], int, dict[str, Any] | None]]:
+    """Query an index partition in index order; yields ``(items, count, last_key)`` per
+    request (of at most ``page_size`` items) until ``limit`` items were evaluated or the
+    partition ends. A generator: nothing more is read than the caller consumes.
+
+    ``count_only`` asks for ``Select=COUNT``: positions and totals without item data.
+    ``condition`` adds a range-key condition ``(expression, names, values)``."""
+    names = {"#k": key[0]}
+    values: dict[str, Any] = {":k": {"S": key[1]}}
+    expression = "#k = :k"
+    if condition is not None:
+        expression += f" AND {condition[0]}"
+        names.update(condition[1])
+        values.update(condition[2])
+    request: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": expression,
+        "ExpressionAttributeValues": values,
+        "ScanIndexForward": forward,
+    }
+    projection = _projection(attributes)
+    request["ExpressionAttributeNames"] = {
+        **names,
+        **projection.pop("ExpressionAttributeNames", {}),
+    }
+    request.update(projection)
+    if index is not None:
+        request["IndexName"] = index
+    if count_only:
+        request["Select"] = "COUNT"
+    remaining = limit
+    while remaining is None or remaining > 0:
+        sizes = [n for n in (remaining, page_size) if n is not None]
+        if sizes:
+            request["Limit"] = min(sizes)
+        if start is not None:
+            request["ExclusiveStartKey"] = start
+        reply = db.query(**request)
+        count = int(reply.get("Count", 0))
+        start = reply.get("LastEvaluatedKey")
+        yield reply.get("Items", []), count, start
+        if remaining is not None:
+            remaining -= count
+        if start is None:
+            return

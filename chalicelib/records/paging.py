@@ -1,0 +1,180 @@
+"""Which records a list page holds, read at the cost of the page.
+
+Three plans, cheapest first (their costs are in README "Performance"):
+
+- **Index order** (no filter, sort ``created``/``-created`` or none): the caller's
+  partition of the owner index, read in index order — earlier pages skipped with
+  ``Select=COUNT`` (positions, no item data), the page itself one ``Query`` with ``Limit``,
+  ``totalItems`` one more ``Select=COUNT``.
+- **Merged index order** (blueprints: public + own + subscribed, same query shape): the
+  three sources streamed in ``created`` order with a few attributes each, merged and
+  de-duplicated until the page is reached; only the page's records are read whole.
+- **In memory** (a filter, another sort, ``@random``, and the users collection): every
+  candidate is read with only the attributes the filter and sort need, then sorted and
+  sliced here; only the page's records are read whole.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator
+
+from chalicelib.records import access, store
+from chalicelib.records.access import Viewer
+from chalicelib.records.expand import parse_paths
+from chalicelib.records.filter import referenced_names
+from chalicelib.records.item_codec import STORED_ATTRIBUTES
+from chalicelib.records.listing import ListParams, order
+from chalicelib.records.schema import BLUEPRINTS, USERS, Collection
+from chalicelib.records.store import Record
+
+# What ordering and blueprint visibility need of a record.
+_POSITION = ("id", "created")
+_BLUEPRINT_VISIBILITY = ("owner", "private")
+# Keys read per request while streaming a blueprint source, beyond the page's own end.
+_MAX_CHUNK = 1000
+
+
+def read_page(
+    collection: Collection, params: ListParams, viewer: Viewer
+) -> tuple[list[Record], int]:
+    """The page's records in order and the number of matching records (-1 with
+    ``skipTotal`` where counting would cost extra reads)."""
+    if not viewer.authenticated:
+        return [], 0
+    newest_first = index_order(params)
+    if newest_first is None or collection is USERS:
+        return _in_memory(collection, params, viewer)
+    if collection is BLUEPRINTS:
+        return _merged_blueprints(params, viewer, newest_first)
+    return _owner_partition(collection, params, viewer, newest_first)
+
+
+def index_order(params: ListParams) -> bool | None:
+    """True for newest first, False for oldest first, None if the index cannot serve it."""
+    if params.predicate is not None:
+        return None
+    if params.sort == ():
+        return False
+    if len(params.sort) == 1 and params.sort[0][0] == "created":
+        return params.sort[0][1]
+    return None
+
+
+def returned_attributes(collection: Collection, params: ListParams) -> frozenset[str] | None:
+    """The stored attributes the answer shows (None: all), so ``?fields=id,name`` does not
+    read, decompress and parse manifests. Rules and expand keep what they need."""
+    tree = parse_paths(params.fields)
+    if not tree or "*" in tree:
+        return None
+    wanted = set(tree) | set(params.expand) | set(_POSITION)
+    wanted.add(collection.owner_field or "emailVisibility")
+    if collection is BLUEPRINTS:
+        wanted.update(("private", "users"))
+    return frozenset(wanted & STORED_ATTRIBUTES[collection.name])
+
+
+def _offset(params: ListParams) -> int:
+    return (params.page - 1) * params.per_page
+
+
+def _owner_partition(
+    collection: Collection, params: ListParams, viewer: Viewer, newest_first: bool
+) -> tuple[list[Record], int]:
+    assert collection.owner_field is not None  # noqa: S101 - every other collection has one
+    records = store.query_page(
+        collection.name,
+        collection.owner_field,
+        viewer.id,
+        newest_first=newest_first,
+        offset=_offset(params),
+        limit=params.per_page,
+        attributes=returned_attributes(collection, params),
+    )
+    total = (
+        -1 if params.skip_total else store.count(collection.name, collection.owner_field, viewer.id)
+    )
+    return records, total
+
+
+def _merged_blueprints(
+    params: ListParams, viewer: Viewer, newest_first: bool
+) -> tuple[list[Record], int]:
+    subscribed = set(store.subscribed_blueprint_ids(viewer.id))
+    summary = (*_POSITION, *_BLUEPRINT_VISIBILITY)
+    chunk = min(_offset(params) + params.per_page, _MAX_CHUNK)
+    sources = [
+        store.stream(
+            "blueprints", by, value, newest_first=newest_first, attributes=summary, chunk=chunk
+        )
+        for by, value in (("listing", "public"), ("owner", viewer.id))
+    ]
+    sources.append(
+        iter(
+            _in_created_order(
+                store.batch_get("blueprints", subscribed, summary).values(), newest_first
+            )
+        )
+    )
+    visible = (
+        r
+        for r in _unique(heapq.merge(*sources, key=_position, reverse=newest_first))
+        if access.blueprint_visible(r, viewer, r["id"] in subscribed)
+    )
+    start, end = _offset(params), _offset(params) + params.per_page
+    ids: list[str] = []
+    seen = 0
+    for record in visible:
+        if start <= seen < end:
+            ids.append(record["id"])
+        seen += 1
+        if seen >= end and params.skip_total:
+            break  # without a total to report, nothing past the page is read
+    return _whole(BLUEPRINTS, ids, params), -1 if params.skip_total else seen
+
+
+def _in_memory(
+    collection: Collection, params: ListParams, viewer: Viewer
+) -> tuple[list[Record], int]:
+    needed = None
+    if collection is not USERS:
+        needed = {*_POSITION, *referenced_names(params.filter), *(name for name, _ in params.sort)}
+        needed.add(collection.owner_field or "id")
+        if collection is BLUEPRINTS:
+            needed.update((*_BLUEPRINT_VISIBILITY, "users"))
+        needed &= STORED_ATTRIBUTES[collection.name]
+    candidates = [
+        access.as_searched_by(collection, r, viewer)
+        for r in access.list_candidates(collection, viewer, needed)
+    ]
+    if params.predicate is not None:
+        candidates = [r for r in candidates if params.predicate(r)]
+    order(candidates, params.sort)
+    start = _offset(params)
+    page = candidates[start : start + params.per_page]
+    if needed is not None:
+        page = _whole(collection, [r["id"] for r in page], params)
+    return page, len(candidates)
+
+
+def _whole(collection: Collection, ids: list[str], params: ListParams) -> list[Record]:
+    """The page's records read in full (or as far as the answer shows), in page order."""
+    found = store.batch_get(collection.name, ids, returned_attributes(collection, params))
+    return [found[i] for i in ids if i in found]
+
+
+def _position(record: Record) -> tuple[str, str]:
+    return (record["created"], record["id"])
+
+
+def _in_created_order(records: Iterable[Record], newest_first: bool) -> list[Record]:
+    return sorted(records, key=_position, reverse=newest_first)
+
+
+def _unique(records: Iterator[Record]) -> Iterator[Record]:
+    """Drop repeats of a record that two sources hold (one's own public blueprints)."""
+    seen: set[str] = set()
+    for record in records:
+        if record["id"] not in seen:
+            seen.add(record["id"])
+            yield record

@@ -1,0 +1,167 @@
+"""List pages read what they return: every plan gives the same answers, page by page, and
+the index plans read no more items than the page holds (counted at the botocore layer)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from api_client import Api, make_project, records
+
+SORTS = ("", "created", "-created")
+
+
+@contextmanager
+def items_read() -> Iterator[Counter[str]]:
+    """Whole or projected items DynamoDB returned, by operation (COUNT answers carry none)."""
+    from botocore.client import BaseClient
+
+    seen: Counter[str] = Counter()
+    original = BaseClient._make_api_call
+
+    def counting(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        reply = original(client, operation, params)
+        if client.meta.service_model.service_name == "dynamodb":
+            seen[operation] += len(reply.get("Items", [])) + ("Item" in reply)
+            seen[operation] += sum(len(v) for v in reply.get("Responses", {}).values())
+            seen["requests"] += 1
+        return reply
+
+    BaseClient._make_api_call = counting  # type: ignore[method-assign]
+    try:
+        yield seen
+    finally:
+        BaseClient._make_api_call = original  # type: ignore[method-assign]
+
+
+def pages(api: Api, user: Any, collection: str, query: str, per_page: int) -> list[list[str]]:
+    found, page = [], 1
+    while True:
+        reply = api.get(
+            f"{records(collection)}?page={page}&perPage={per_page}&skipTotal=1&{query}",
+            token=user.token,
+        )
+        assert reply.status == 200, reply.body
+        found.append([item["id"] for item in reply.body["items"]])
+        if len(reply.body["items"]) < per_page:
+            return found
+        page += 1
+
+
+@pytest.mark.parametrize("sort", SORTS)
+def test_index_pages_equal_the_in_memory_order(api: Api, make_user, sort: str) -> None:
+    user, other = make_user(), make_user()
+    mine = [make_project(api, user, f"p{i}")["id"] for i in range(11)]
+    make_project(api, other, "theirs")
+    by_index = pages(api, user, "projects", f"sort={sort}", 4)
+    # A filter that keeps everything forces the in-memory plan: the oracle.
+    in_memory = pages(api, user, "projects", f"sort={sort}&filter=name!='none'", 4)
+    assert by_index == in_memory
+    assert [len(p) for p in by_index] == [4, 4, 3]
+    flat = [i for p in by_index for i in p]
+    assert sorted(flat) == sorted(mine)
+    expected = mine[::-1] if sort == "-created" else mine
+    assert flat == expected
+
+
+def test_totals_and_paging_edges_keep_pocketbase_answers(api: Api, make_user) -> None:
+    user = make_user()
+    for i in range(7):
+        make_project(api, user, f"p{i}")
+    path = records("projects")
+    answers = {
+        "?page=2&perPage=3&sort=-created": (2, 3, 7, 3, 3),
+        "?page=3&perPage=3&sort=-created": (3, 3, 7, 3, 1),
+        "?page=9&perPage=3": (9, 3, 7, 3, 0),
+        "?perPage=0": (1, 30, 7, 1, 7),
+        "?perPage=-1&page=-4": (1, 30, 7, 1, 7),
+        "?perPage=100000": (1, 500, 7, 1, 7),
+    }
+    for query, (page, per_page, total, total_pages, count) in answers.items():
+        body = api.get(path + query, token=user.token).body
+        assert (
+            body["page"],
+            body["perPage"],
+            body["totalItems"],
+            body["totalPages"],
+            len(body["items"]),
+        ) == (page, per_page, total, total_pages, count), query
+    assert api.get(path + "?perPage=abc", token=user.token).status == 400
+
+
+def test_an_index_page_reads_only_its_items(api: Api, make_user) -> None:
+    user = make_user()
+    for i in range(25):
+        make_project(api, user, f"p{i}")
+    with items_read() as seen:
+        body = api.get(
+            records("projects") + "?page=4&perPage=5&sort=-created&skipTotal=1", token=user.token
+        ).body
+    assert len(body["items"]) == 5
+    # The 5 page items through Query and the caller's record for the token; the 15 earlier
+    # ones are skipped by a Select=COUNT answer that carries no items.
+    assert (seen["Query"], seen["GetItem"]) == (5, 1)
+    with items_read() as seen:
+        body = api.get(records("projects") + "?page=1&perPage=5", token=user.token).body
+    assert body["totalItems"] == 25 and seen["Query"] == 5
+
+
+def test_fields_leave_manifests_unread(api: Api, make_user) -> None:
+    user = make_user()
+    blueprint = api.post(
+        records("blueprints"),
+        {"name": "b", "manifest": {"spec": {"image": {"password": "p"}}}, "owner": user.id},
+        token=user.token,
+    ).body
+    reply = api.get(records("blueprints") + "?fields=id,name", token=user.token)
+    assert reply.body["items"] == [{"id": blueprint["id"], "name": "b"}]
+
+
+def test_blueprint_pages_merge_public_own_and_subscribed_exactly(api: Api, make_user) -> None:
+    me, friend, stranger = make_user(), make_user(), make_user()
+
+    def blueprint(owner: Any, name: str, private: bool) -> str:
+        reply = api.post(
+            records("blueprints"),
+            {"name": name, "manifest": {"spec": {}}, "owner": owner.id, "private": private},
+            token=owner.token,
+        )
+        assert reply.status == 200, reply.body
+        return reply.body["id"]
+
+    visible = []
+    for i in range(3):
+        visible.append(blueprint(me, f"mine-public{i}", False))
+        visible.append(blueprint(me, f"mine-private{i}", True))
+        visible.append(blueprint(stranger, f"public{i}", False))
+        blueprint(stranger, f"hidden{i}", True)
+        shared = blueprint(friend, f"shared{i}", True)
+        assert api.post(f"/pb/blueprints/shared/{shared}", token=me.token).status == 200
+        visible.append(shared)
+    for sort in SORTS:
+        by_index = pages(api, me, "blueprints", f"sort={sort}", 5)
+        in_memory = pages(api, me, "blueprints", f"sort={sort}&filter=name!='none'", 5)
+        assert by_index == in_memory, sort
+        flat = [i for p in by_index for i in p]
+        assert len(flat) == len(set(flat)) and set(flat) == set(visible), sort
+    body = api.get(records("blueprints") + "?perPage=5&page=2", token=me.token).body
+    assert body["totalItems"] == len(visible) and len(body["items"]) == 5
+    body = api.get(records("blueprints") + "?perPage=5&page=9", token=me.token).body
+    assert body["totalItems"] == len(visible) and body["items"] == []
+
+
+def test_filters_and_other_sorts_stay_correct(api: Api, make_user) -> None:
+    user = make_user()
+    for name in ("delta", "alpha", "charlie", "bravo"):
+        make_project(api, user, name)
+    body = api.get(
+        records("projects") + "?sort=name&filter=name!='charlie'&perPage=2&page=1",
+        token=user.token,
+    ).body
+    assert [i["name"] for i in body["items"]] == ["alpha", "bravo"]
+    assert body["totalItems"] == 3
+    body = api.get(records("projects") + "?sort=-name&perPage=2&page=2", token=user.token).body
+    assert [i["name"] for i in body["items"]] == ["bravo", "alpha"]
