@@ -27,6 +27,7 @@ from chalicelib.web.request import (
     query_of,
     source_address,
     viewer_of,
+    viewer_reading,
 )
 from chalicelib.web.responses import api
 
@@ -96,23 +97,23 @@ def create_record(collection: str) -> dict[str, Any]:
 @api
 def view_record(collection: str, record_id: str) -> dict[str, Any]:
     request = app.current_request
-    return records.view_record(collection, record_id, query_of(request), viewer_of(request))
+    viewer = viewer_reading(request, collection, record_id)
+    return records.view_record(collection, record_id, query_of(request), viewer)
 
 
 @route(RECORDS + "/{record_id}", ["PATCH"])
 @api
 def update_record(collection: str, record_id: str) -> dict[str, Any]:
     request = app.current_request
-    return records.update_record(
-        collection, record_id, body_of(request), query_of(request), viewer_of(request)
-    )
+    viewer = viewer_reading(request, collection, record_id)
+    return records.update_record(collection, record_id, body_of(request), query_of(request), viewer)
 
 
 @route(RECORDS + "/{record_id}", ["DELETE"])
 @api
 def delete_record(collection: str, record_id: str) -> None:
     request = app.current_request
-    records.delete_record(collection, record_id, viewer_of(request))
+    records.delete_record(collection, record_id, viewer_reading(request, collection, record_id))
 
 
 @route("/api/collections/{collection}/auth-with-password", ["POST"])

@@ -23,6 +23,7 @@ class Viewer:
 
     user: Record | None
     _subscribers: set[str] | None = field(default=None, repr=False)
+    _read_ahead: dict[tuple[str, str], Record | None] = field(default_factory=dict, repr=False)
 
     @property
     def id(self) -> str:
@@ -31,6 +32,17 @@ class Viewer:
     @property
     def authenticated(self) -> bool:
         return self.user is not None
+
+    def remember(self, collection: str, record_id: str, record: Record | None) -> None:
+        """Keep a record read together with the caller's own (one request, not two)."""
+        self._read_ahead[(collection, record_id)] = record
+
+    def read_ahead(self, collection: str, record_id: str) -> tuple[bool, Record | None]:
+        """(True, the record or None if it does not exist) if it was read ahead; once."""
+        key = (collection, record_id)
+        if key in self._read_ahead:
+            return True, self._read_ahead.pop(key)
+        return False, None
 
     def subscribers(self) -> set[str]:
         """Users subscribed to any of the caller's blueprints (one Query, then cached)."""

@@ -79,9 +79,10 @@ def batch_get(
     db: Any,
     wanted: dict[str, list[str]],
     attributes: dict[str, Iterable[str] | None] | None = None,
+    consistent: bool = False,
 ) -> dict[str, list[RawItem]]:
     """Items by ``id`` from several tables at once (``{table: ids}``), 100 keys a request,
-    unprocessed keys retried. Eventually consistent, like every relation read."""
+    unprocessed keys retried."""
     pending = [(table, i) for table, ids in wanted.items() for i in dict.fromkeys(ids)]
     found: dict[str, list[RawItem]] = {table: [] for table in wanted}
     while pending:
@@ -89,7 +90,12 @@ def batch_get(
         request: dict[str, Any] = {}
         for table, record_id in chunk:
             entry = request.setdefault(
-                table, {"Keys": [], **_projection((attributes or {}).get(table))}
+                table,
+                {
+                    "Keys": [],
+                    "ConsistentRead": consistent,
+                    **_projection((attributes or {}).get(table)),
+                },
             )
             entry["Keys"].append({"id": {"S": record_id}})
         for _ in range(_UNPROCESSED_ROUNDS):

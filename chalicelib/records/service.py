@@ -55,11 +55,14 @@ def collection_or_404(name_or_id: str) -> Collection:
     return collection
 
 
-def fetch(collection: Collection, record_id: str) -> Record:
-    """The stored record or 404; malformed ids never reach DynamoDB."""
+def fetch(collection: Collection, record_id: str, viewer: Viewer | None = None) -> Record:
+    """The stored record or 404; malformed ids never reach DynamoDB. A record the request
+    read together with the caller's own (``Viewer.read_ahead``) is not read again."""
     if not values.is_record_id(record_id):
         raise NotFound()
-    record = store.get(collection.name, record_id)
+    known, record = viewer.read_ahead(collection.name, record_id) if viewer else (False, None)
+    if not known:
+        record = store.get(collection.name, record_id)
     if record is None:
         raise NotFound()
     return record
@@ -97,7 +100,7 @@ def list_records(name: str, query: dict[str, str], viewer: Viewer) -> dict[str, 
 
 def view_record(name: str, record_id: str, query: dict[str, str], viewer: Viewer) -> dict[str, Any]:
     collection = collection_or_404(name)
-    record = fetch(collection, record_id)
+    record = fetch(collection, record_id, viewer)
     if not access.can_view(collection, record, viewer):
         raise NotFound()
     return render(collection, record, query, viewer)
@@ -162,7 +165,7 @@ def prepare_update(
     collection: Collection, record_id: str, body: dict[str, Any], viewer: Viewer
 ) -> tuple[Record, Record]:
     """The stored record and what the body makes of it, validated and rule-checked."""
-    before = fetch(collection, record_id)
+    before = fetch(collection, record_id, viewer)
     if not access.can_view(collection, before, viewer):
         raise NotFound()
     after, errors = apply_body(collection, before, body)
@@ -205,7 +208,7 @@ def update_record(
 
 def owned_record(collection: Collection, record_id: str, viewer: Viewer) -> Record:
     """The record if the caller owns it; 404 otherwise (a failed rule, as in PocketBase)."""
-    record = fetch(collection, record_id)
+    record = fetch(collection, record_id, viewer)
     if not access.owns(collection, record, viewer):
         raise NotFound()
     return record

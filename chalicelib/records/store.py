@@ -179,10 +179,13 @@ def get(collection: str, record_id: str, attributes: Attributes = None) -> Recor
 
 
 def batch_get_many(
-    wanted: dict[str, Iterable[str]], attributes: dict[str, Attributes] | None = None
+    wanted: dict[str, Iterable[str]],
+    attributes: dict[str, Attributes] | None = None,
+    consistent: bool = False,
 ) -> dict[str, dict[str, Record]]:
     """Records of several collections in as few BatchGetItem requests as the keys allow:
-    ``{collection: ids}`` to ``{collection: {id: record}}`` (missing ids are absent)."""
+    ``{collection: ids}`` to ``{collection: {id: record}}`` (missing ids are absent).
+    Eventually consistent unless ``consistent`` (relations and pages do not need it)."""
     ids = {c: [i for i in dict.fromkeys(found) if i] for c, found in wanted.items()}
     ids = {c: found for c, found in ids.items() if found}
     result: dict[str, dict[str, Record]] = {c: {} for c in wanted}
@@ -191,7 +194,7 @@ def batch_get_many(
     tables = {_table(c): c for c in ids}
     projections = {_table(c): a for c, a in (attributes or {}).items() if c in ids}
     found_items = item_reads.batch_get(
-        _reader(), {_table(c): found for c, found in ids.items()}, projections
+        _reader(), {_table(c): found for c, found in ids.items()}, projections, consistent
     )
     for table, items in found_items.items():
         collection = tables[table]

@@ -122,7 +122,7 @@ def sign_up(body: dict[str, Any], query: dict[str, str], viewer: Viewer) -> dict
 def update_user(
     record_id: str, body: dict[str, Any], query: dict[str, str], viewer: Viewer
 ) -> dict[str, Any]:
-    before = fetch(USERS, record_id)
+    before = fetch(USERS, record_id, viewer)
     if not access.owns(USERS, before, viewer):
         raise NotFound()
     after, errors = apply_body(USERS, before, body, writable=PROFILE_FIELDS)
@@ -149,7 +149,7 @@ def update_user(
 
 
 def delete_user(record_id: str, viewer: Viewer) -> None:
-    user = fetch(USERS, record_id)
+    user = fetch(USERS, record_id, viewer)
     if not access.owns(USERS, user, viewer):
         raise NotFound()
     if store.query("projects", "user", user["id"]) or store.query(

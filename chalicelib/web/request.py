@@ -15,6 +15,7 @@ from chalicelib.auth.login import viewer_from_authorization
 from chalicelib.errors import BadRequest, PayloadTooLarge
 from chalicelib.files.uploads import Upload
 from chalicelib.records.access import Viewer
+from chalicelib.records.schema import find_collection
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 BAD_FORMAT = "Failed to load the submitted data due to invalid formatting."
@@ -102,6 +103,13 @@ def query_of(request: Request) -> dict[str, str]:
 
 def viewer_of(request: Request) -> Viewer:
     return viewer_from_authorization(request.headers.get("authorization"))
+
+
+def viewer_reading(request: Request, collection: str, record_id: str) -> Viewer:
+    """The caller, with the record a by-id route is about read in the same request."""
+    found = find_collection(collection)
+    read_ahead = (found.name, record_id) if found is not None else None
+    return viewer_from_authorization(request.headers.get("authorization"), read_ahead)
 
 
 def source_address(request: Request) -> str:

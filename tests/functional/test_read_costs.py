@@ -1,5 +1,6 @@
-"""List pages read what they return: every plan gives the same answers, page by page, and
-the index plans read no more items than the page holds (counted at the botocore layer)."""
+"""What reads cost: every list plan gives the same answers page by page, the index plans read
+no more items than the page holds, and a by-id request reads the caller and the record in
+one request (all counted at the botocore layer)."""
 
 from __future__ import annotations
 
@@ -165,3 +166,37 @@ def test_filters_and_other_sorts_stay_correct(api: Api, make_user) -> None:
     assert body["totalItems"] == 3
     body = api.get(records("projects") + "?sort=-name&perPage=2&page=2", token=user.token).body
     assert [i["name"] for i in body["items"]] == ["bravo", "alpha"]
+
+
+def test_a_view_reads_the_caller_and_the_record_in_one_request(api: Api, make_user) -> None:
+    user, other = make_user(), make_user()
+    project = make_project(api, user)
+    path = f"{records('projects')}/{project['id']}"
+    with items_read() as seen:
+        assert api.get(path, token=user.token).body["id"] == project["id"]
+    assert seen["requests"] == 1 and seen["BatchGetItem"] == 2
+    # The record read ahead is still subject to the rules, and a missing one is a 404.
+    assert api.get(path, token=other.token).status == 404
+    assert api.get(f"{records('projects')}/{'x' * 15}", token=user.token).status == 404
+    with items_read() as seen:
+        assert api.patch(path, {"name": "renamed"}, token=user.token).status == 200
+    assert seen["BatchGetItem"] == 2 and seen["GetItem"] == 0
+
+
+def test_a_revoked_token_reads_nothing_ahead(api: Api, make_user) -> None:
+    user = make_user()
+    project = make_project(api, user)
+    old_token = user.token
+    changed = api.patch(
+        f"{records('users')}/{user.id}",
+        {
+            "oldPassword": user.password,
+            "password": "another-pass1",
+            "passwordConfirm": "another-pass1",
+        },
+        token=user.token,
+    )
+    assert changed.status == 200, changed.body
+    assert api.get(f"{records('projects')}/{project['id']}", token=old_token).status == 404
+    own = api.get(f"{records('users')}/{user.id}", token=old_token)
+    assert own.status == 404
