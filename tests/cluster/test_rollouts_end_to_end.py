@@ -249,6 +249,19 @@ def test_pb_routes_are_owner_checked(api: Api, make_user, admin, control_plane) 
         assert api.get("/api" + base + path, token=user.token).status == 200
     events = api.get(base + "/events", token=user.token).body["events"]
     assert isinstance(events, list)
+    # The rollout drawer asks with the running rollout's id: its deployment answers.
+    (current,) = running(api, user, deployment)
+    by_rollout = f"/pb/{project['id']}/{current['id']}"
+    drawer_status = api.get(by_rollout + "/status", token=user.token)
+    assert drawer_status.status == 200, drawer_status.body
+    assert set(drawer_status.body["deployment"]) == set(status.body["deployment"])
+    drawer_events = api.get(by_rollout + "/events", token=user.token)
+    assert drawer_events.status == 200 and isinstance(drawer_events.body["events"], list)
+    elsewhere = f"/pb/{make_project(api, user)['id']}/{current['id']}"
+    for path in ("/status", "/events"):
+        assert api.get(by_rollout + path, token=other.token).status == 404
+        assert api.get(elsewhere + path, token=user.token).status == 404
+        assert api.get(by_rollout + path).status == 401
     info = api.get("/pb/cluster-info", token=user.token)
     assert info.status == 200 and set(info.body) == {"storageClasses", "ingressClasses"}
     assert api.get("/pb/cluster-info").status == 401
