@@ -7,20 +7,22 @@ kwok, a foreign namespace) use the admin kubeconfig. Each test works in its own 
 
 from __future__ import annotations
 
+import functools
 import http.server
 import re
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
+from waiting import wait_for as wait_until
 
 from chalicelib import settings as settings_module
 from chalicelib.cluster import connection, namespaces, observe, rollouts, workloads
@@ -29,7 +31,8 @@ from chalicelib.local.control_plane import ControlPlane
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1200)]  # first use may build
 
-T = TypeVar("T")
+# The adapter answers NotFound until the operator (or kwok) has acted.
+wait_for = functools.partial(wait_until, retry_on=(NotFound,))
 GROUP, VERSION, PLURAL = "one-click.dev", "v1alpha1", "rollouts"
 DECIMAL = re.compile(r"^\d+(\.\d+)?$")
 
@@ -37,21 +40,6 @@ DECIMAL = re.compile(r"^\d+(\.\d+)?$")
 def new_id() -> str:
     """A PocketBase-style id: 15 characters of [a-z0-9], starting with a letter."""
     return "t" + uuid.uuid4().hex[:14]
-
-
-def wait_for(what: str, fn: Callable[[], T | None], timeout: float = 60.0) -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-        except (ApiException, NotFound) as err:
-            last = repr(err)
-        else:
-            if last:
-                return last
-        time.sleep(0.25)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def manifest(tag: str = "1.27", **spec_overrides: Any) -> dict[str, Any]:
