@@ -514,6 +514,44 @@ def test_cluster_info_lists_storage_and_ingress_classes(
         client.NetworkingV1Api(admin).delete_ingress_class(ingress_class)
 
 
+def test_the_control_plane_binds_volumes_of_its_default_class(
+    backend: None, admin: client.ApiClient
+) -> None:
+    """What the frontend's volume form needs: classes to offer, and claims that get bound."""
+    info = observe.cluster_info()
+    assert "standard" in info["storageClasses"] and "nginx" in info["ingressClasses"]
+    project, deployment = new_id(), new_id()
+    namespaces.ensure_namespace(project, new_id(), "alice", "Alice")
+    volume = {"name": "data", "mountPath": "/data", "size": "2Gi", "storageClass": "standard"}
+    rollouts.apply_rollout(project, deployment, new_id(), manifest(volumes=[volume]))
+    core = client.CoreV1Api(admin)
+    claim_name = f"data-{deployment}"
+
+    def bound_claim() -> client.V1PersistentVolumeClaim | None:
+        claim = core.read_namespaced_persistent_volume_claim(claim_name, project)
+        return claim if claim.status.phase == "Bound" else None
+
+    claim = wait_for("the rollout's claim to be Bound", bound_claim)
+    pv = core.read_persistent_volume(claim.spec.volume_name)
+    assert pv.spec.capacity["storage"] == "2Gi" and pv.spec.storage_class_name == "standard"
+    assert pv.spec.claim_ref.uid == claim.metadata.uid
+
+    def status_volume_bound() -> list[dict[str, str]] | None:
+        volumes = observe.rollout_status(project, deployment).get("volumes")
+        return volumes if volumes == [{"name": claim_name, "status": "Bound"}] else None
+
+    wait_for("the operator's status to show the volume Bound", status_volume_bound)
+    # The claim goes with its Rollout; the provisioner then removes the released volume.
+    rollouts.delete_rollout(project, deployment)
+
+    def volume_gone() -> bool:
+        names = {v.metadata.name for v in core.list_persistent_volume().items}
+        return pv.metadata.name not in names
+
+    wait_for("the released volume to be deleted", volume_gone)
+    namespaces.delete_namespace(project)
+
+
 def test_missing_permission_is_a_503_without_details(backend: None) -> None:
     # The role cannot read Secrets in kube-system; the answer does not say what was tried.
     with pytest.raises(ServiceUnavailable) as denied:
