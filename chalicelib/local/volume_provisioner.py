@@ -29,33 +29,39 @@ HOST_PATH_ROOT = "/var/lib/oneclick-local-volumes"
 Request = Callable[..., tuple[int, Any]]
 
 
+def _default_class(api_version: str, kind: str, name: str, **fields: Any) -> dict[str, Any]:
+    """A cluster-wide class marked as the default of its kind (the annotation's group is
+    the kind's, e.g. ``storageclass.kubernetes.io/is-default-class``)."""
+    default = {f"{kind.lower()}.kubernetes.io/is-default-class": "true"}
+    return {
+        "apiVersion": api_version,
+        "kind": kind,
+        "metadata": {"name": name, "annotations": default},
+        **fields,
+    }
+
+
 def storage_class() -> dict[str, Any]:
     """The cluster's default StorageClass, served by :class:`VolumeProvisioner`."""
-    return {
-        "apiVersion": "storage.k8s.io/v1",
-        "kind": "StorageClass",
-        "metadata": {
-            "name": STORAGE_CLASS,
-            "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
-        },
-        "provisioner": PROVISIONER,
-        "reclaimPolicy": "Delete",
-        "volumeBindingMode": "Immediate",
-    }
+    return _default_class(
+        "storage.k8s.io/v1",
+        "StorageClass",
+        STORAGE_CLASS,
+        provisioner=PROVISIONER,
+        reclaimPolicy="Delete",
+        volumeBindingMode="Immediate",
+    )
 
 
 def ingress_class() -> dict[str, Any]:
     """The default IngressClass, so the frontend's interface form can offer one. No
     controller serves it here: ingresses are accepted and stay without an address."""
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "IngressClass",
-        "metadata": {
-            "name": INGRESS_CLASS,
-            "annotations": {"ingressclass.kubernetes.io/is-default-class": "true"},
-        },
-        "spec": {"controller": INGRESS_CONTROLLER},
-    }
+    return _default_class(
+        "networking.k8s.io/v1",
+        "IngressClass",
+        INGRESS_CLASS,
+        spec={"controller": INGRESS_CONTROLLER},
+    )
 
 
 def volume_for(claim: dict[str, Any]) -> dict[str, Any]:
