@@ -26,9 +26,12 @@ setup: .system-packages $(VENV)/.installed node_modules/.installed
 run: setup
 	$(PY) -m chalicelib.local $(ARGS)
 
-## Create a user for the local run: make user EMAIL=you@example.com
+## Create a user for the local run: make user EMAIL=you@example.com NAME="You"
+## (password from ONECLICK_PASSWORD, else a prompt on a terminal; while `make run` runs,
+## also with --in-memory, the user goes into the running server's database).
 user: setup
-	$(PY) -m chalicelib.local create-user --email "$(EMAIL)"
+	@test -n "$(EMAIL)" || { echo 'usage: make user EMAIL=you@example.com NAME="You"' >&2; exit 2; }
+	$(PY) -m chalicelib.local create-user --email "$(EMAIL)" --name "$(NAME)"
 
 ## Load an existing One-Click PocketBase into the local run: make import PB_DATA=path/to/pb_data
 ## (ARGS=--dry-run only reports). On AWS: python -m chalicelib.importer --pb-data PATH

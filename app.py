@@ -29,7 +29,7 @@ from chalicelib.web.request import (
     viewer_of,
     viewer_reading,
 )
-from chalicelib.web.responses import api
+from chalicelib.web.responses import api, json_response
 
 app = Chalice(app_name="one-click-serverless")
 app.api.binary_types.append("multipart/form-data")
@@ -223,9 +223,11 @@ def delete_job(project_id: str, job_name: str) -> str:
 
 @route("/pb/auto-update/{auto_update_id}", ["POST"], pb=True)
 @api
-def auto_update_webhook(auto_update_id: str) -> dict[str, Any]:
+def auto_update_webhook(auto_update_id: str) -> Response | dict[str, Any]:
     request = app.current_request
     secret = request.headers.get("x-webhook-secret") or query_of(request).get("secret")
+    if not secret and not request.headers.get("authorization"):
+        return json_response(webhook.request_check(auto_update_id), 202)
     return webhook.trigger(auto_update_id, viewer_of(request), secret)
 
 

@@ -10,12 +10,32 @@ import sys
 
 from chalicelib.errors import ApiError
 
+PROMPT_UNAVAILABLE = (
+    "error: no password: set ONECLICK_PASSWORD (or pass --password), "
+    "or run this in a terminal to be prompted"
+)
 
-def create_user(email: str, password: str | None, name: str, username: str | None) -> int:
+
+def password_from(given: str | None) -> str:
+    """The password from the option, ``ONECLICK_PASSWORD``, or a prompt, but a prompt
+    only on a terminal: a CI job or a script without the variable gets a clear message
+    and exit status 2 (before any database is started), never a traceback."""
+    if given is not None:
+        return given
+    if os.environ.get("ONECLICK_PASSWORD"):
+        return os.environ["ONECLICK_PASSWORD"]
+    if sys.stdin.isatty():
+        try:
+            return getpass.getpass("Password: ")
+        except (EOFError, KeyboardInterrupt):
+            pass
+    print(PROMPT_UNAVAILABLE, file=sys.stderr)
+    raise SystemExit(2)
+
+
+def create_user(email: str, password: str, name: str, username: str | None) -> int:
     from chalicelib.records.users import new_user
 
-    if password is None:
-        password = os.environ.get("ONECLICK_PASSWORD") or getpass.getpass("Password: ")
     body = {"email": email, "password": password, "passwordConfirm": password, "name": name}
     if username:
         body["username"] = username
@@ -44,7 +64,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return create_user(args.email, args.password, args.name, args.username)
+    return create_user(args.email, password_from(args.password), args.name, args.username)
 
 
 if __name__ == "__main__":

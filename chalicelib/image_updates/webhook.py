@@ -1,8 +1,18 @@
 """``POST /pb/auto-update/{id}``: a check on demand, for CI pipelines after a push.
 
-The original ran it for anyone who knew the id (reference §2.2 route 8, §5 weak points).
-Here the caller must be the owner (token) or present the autoUpdate's own secret, and calls
-are rate-limited per autoUpdate, so the URL cannot be used to hammer a registry.
+The original ran a check and answered the record for anyone who knew the id (reference §2.2
+route 8, §5 weak points); its UI shows the id-only URL for CI and has no way to show a
+secret. Three kinds of caller:
+
+- the owner (token): the check runs now, the answer is the record and what it found;
+- the autoUpdate's secret: the check runs now, the answer is its id and what it found;
+- the id alone (the URL the UI shows): the record is only made due, so the next scheduled
+  tick checks it with every other due record. Whether that rolls anything out is the
+  record's own policy, as on any tick; the caller learns nothing, not even whether the id
+  exists (one fixed answer), and causes no registry request of its own.
+
+All three share the per-autoUpdate cooldown: a call inside it runs nothing (owner and
+secret callers get 429, an id-only caller the same fixed answer).
 """
 
 from __future__ import annotations
@@ -21,6 +31,22 @@ from chalicelib.registry.client import RegistryClient
 from chalicelib.settings import get_settings
 
 NEEDS_AUTH = "Send the owner's token or this autoUpdate's webhook secret (X-Webhook-Secret)."
+CHECK_REQUESTED = {"message": "A check was requested; it runs on the next scheduled tick."}
+
+
+def request_check(auto_update_id: str) -> dict[str, str]:
+    """The id-only call: make the autoUpdate due now unless a call came within the
+    cooldown. Two conditional writes, no read, one answer whatever the id."""
+    if values.is_record_id(auto_update_id):
+        now = values.now()
+        if store.claim_webhook_call(auto_update_id, now, _cooldown_start(now)):
+            store.record_check(auto_update_id, {"nextCheck": now})
+    return CHECK_REQUESTED
+
+
+def _cooldown_start(now: str) -> str:
+    cooldown = get_settings().auto_update_webhook_cooldown_seconds
+    return values.format_date(values.parse_date(now) - timedelta(seconds=cooldown))
 
 
 def trigger(auto_update_id: str, viewer: Viewer, secret: str | None) -> dict[str, Any]:
@@ -40,8 +66,7 @@ def trigger(auto_update_id: str, viewer: Viewer, secret: str | None) -> dict[str
     settings = get_settings()
     now = values.now()
     cooldown = settings.auto_update_webhook_cooldown_seconds
-    since = values.format_date(values.parse_date(now) - timedelta(seconds=cooldown))
-    if not store.claim_webhook_call(auto_update_id, now, since):
+    if not store.claim_webhook_call(auto_update_id, now, _cooldown_start(now)):
         raise TooManyRequests(
             f"This autoUpdate was triggered less than {cooldown} seconds ago; try again later."
         )

@@ -3,13 +3,16 @@
 Starts DynamoDB Local (data kept in ``.local/dynamodb`` across restarts), creates missing
 tables, keeps a generated JWT secret in ``.local/jwt-secret``, and serves the API, a built
 frontend with ``--frontend``, and a local Kubernetes control plane with ``--cluster``.
-``create-user`` adds a user to the same database, whether or not the server is running.
-Ctrl-C or SIGTERM stops every child process.
+``create-user`` adds a user to the database of the server running on the same state
+folder (also an ``--in-memory`` one), else to the persistent database there.
+Ctrl-C or SIGTERM stops every child process. Each request is logged (``access_log``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import os
 import secrets
 import signal
@@ -77,22 +80,24 @@ def _environment(state: Path, endpoint: str) -> None:
         os.environ["JWT_SECRET"] = _jwt_secret(state)
 
 
-def _running_endpoint(state: Path) -> str | None:
-    """The endpoint of a local server's database that is up right now, if any."""
-    marker = state / "dynamodb.endpoint"
-    if not marker.exists():
-        return None
-    endpoint = marker.read_text().strip()
+MARKER = "dynamodb.endpoint"  # written by a running server: where its database is
+
+
+def _running_database(state: Path) -> dict[str, object] | None:
+    """``{"endpoint", "inMemory"}`` of the database a local server on this state folder
+    is using right now, if one is up."""
     try:
-        list_tables(endpoint)
-    except (OSError, DynamoDBLocalError, ValueError):
+        running = json.loads((state / MARKER).read_text())
+        list_tables(str(running["endpoint"]))
+    except (OSError, DynamoDBLocalError, ValueError, KeyError, TypeError):
         return None
-    return endpoint
+    return dict(running)
 
 
 def _prepare(state: Path, in_memory: bool, stack: ExitStack) -> str:
     state.mkdir(parents=True, exist_ok=True)
-    endpoint = _running_endpoint(state) or _start_database(state, in_memory, stack)
+    running = _running_database(state)
+    endpoint = str(running["endpoint"]) if running else _start_database(state, in_memory, stack)
     _environment(state, endpoint)
     from chalicelib.records.tables import create_missing_tables
 
@@ -123,9 +128,10 @@ def _serve(args: argparse.Namespace, stack: ExitStack) -> int:
     if args.cluster:
         _start_cluster(stack)
     endpoint = _prepare(args.state_dir, args.in_memory, stack)
-    marker = args.state_dir / "dynamodb.endpoint"
-    marker.write_text(endpoint)
+    marker = args.state_dir / MARKER
+    marker.write_text(json.dumps({"endpoint": endpoint, "inMemory": args.in_memory}))
     stack.callback(marker.unlink, missing_ok=True)
+    _logging()
     from aiohttp import web
 
     from app import app
@@ -143,18 +149,35 @@ def _serve(args: argparse.Namespace, stack: ExitStack) -> int:
     _say(f"scheduled: {', '.join(f'{j.name} ({j.schedule.text})' for j in scheduler.jobs)}")
     if args.frontend:
         _say(f"frontend: {args.frontend} served at {url}/")
-    _say("Create the first user in another terminal with:")
-    _say("  .venv/bin/python -m chalicelib.local create-user --email you@example.com")
+    _say("Create the first user in another terminal, while this server runs, with:")
+    _say('  make user EMAIL=you@example.com NAME="You"   (ONECLICK_PASSWORD=… or a prompt)')
     _say("Stop with Ctrl-C.")
-    web.run_app(build(app, args.frontend), host=HOST, port=args.port, print=None)
+    # Our access log (chalicelib.local.access_log) instead of aiohttp's raw request lines.
+    web.run_app(build(app, args.frontend), host=HOST, port=args.port, print=None, access_log=None)
     return 0
 
 
-def _create_user(args: argparse.Namespace, stack: ExitStack) -> int:
-    _prepare(args.state_dir, False, stack)
-    from chalicelib.cli import create_user
+def _logging() -> None:
+    """Our loggers (access lines, tick, errors with tracebacks) at INFO on stderr; other
+    libraries only from WARNING."""
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("oneclick").setLevel(logging.INFO)
 
-    return create_user(args.email, args.password, args.name, args.username)
+
+def _create_user(args: argparse.Namespace, stack: ExitStack) -> int:
+    from chalicelib.cli import create_user, password_from
+
+    password = password_from(args.password)
+    running = _running_database(args.state_dir)
+    _prepare(args.state_dir, False, stack)
+    if running is None:
+        _say(f"no local server is running on {args.state_dir}: writing to its persistent")
+        _say("database, which a server started with --in-memory will not see")
+    elif running["inMemory"]:
+        _say("writing to the running --in-memory server's database (gone when it stops)")
+    return create_user(args.email, password, args.name, args.username)
 
 
 def _import(args: argparse.Namespace, stack: ExitStack) -> int:

@@ -12,7 +12,9 @@ plain processes built from Go modules by ``tools/kube/build.sh`` into
 * kube-scheduler and kwok (fake nodes: pods are scheduled, reach Running, and
   kwok emulates container logs and the kubelet resource metrics);
 * ``oneclick-operator`` (reconciles ``one-click.dev/v1alpha1`` Rollouts) and
-  ``oneclick-metrics`` (serves ``metrics.k8s.io`` through an APIService).
+  ``oneclick-metrics`` (serves ``metrics.k8s.io`` through an APIService);
+* a default StorageClass whose claims get bound and an IngressClass
+  (``volume_provisioner``, a thread of this process).
 
 Only the standard library is used (plus the ``openssl`` command for the
 certificates), so starting a cluster never depends on the app's Python
@@ -39,6 +41,9 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+from chalicelib.local import volume_provisioner
+from chalicelib.local.volume_provisioner import VolumeProvisioner
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BIN_DIR = REPO_ROOT / ".cache" / "kube-bin"
@@ -273,6 +278,7 @@ class ControlPlane:
         self._pki: _PKI | None = None
         self._ca: tuple[Path, Path] | None = None
         self.timings: dict[str, float] = {}
+        self._volumes: VolumeProvisioner | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -324,6 +330,7 @@ class ControlPlane:
             )
             self._start_operator()
             self._apply_dir(self.rbac_dir)
+            self._start_storage()
             self._create_node()
             self._register_metrics_api()
             self._wait(self._node_ready, deadline, f"node {NODE_NAME} Ready", "kwok")
@@ -347,6 +354,9 @@ class ControlPlane:
 
     def stop(self) -> None:
         """Stop every process group started here (TERM, then KILL), remove the work dir."""
+        if self._volumes is not None:
+            self._volumes.stop()
+            self._volumes = None
         procs = list(self._procs.items())[::-1]
         for _, proc in procs:
             if proc.poll() is None:
@@ -699,6 +709,8 @@ class ControlPlane:
         "Service": ("/api/v1", True, "services"),
         "Node": ("/api/v1", False, "nodes"),
         "APIService": ("/apis/apiregistration.k8s.io/v1", False, "apiservices"),
+        "StorageClass": ("/apis/storage.k8s.io/v1", False, "storageclasses"),
+        "IngressClass": ("/apis/networking.k8s.io/v1", False, "ingressclasses"),
     }
 
     def create(
@@ -738,6 +750,13 @@ class ControlPlane:
                         self.create(doc)
                     except ControlPlaneError as err:
                         raise ControlPlaneError(f"{path}: {err}") from None
+
+    def _start_storage(self) -> None:
+        """The default StorageClass with its provisioner loop, and the IngressClass."""
+        self.create(volume_provisioner.storage_class())
+        self.create(volume_provisioner.ingress_class())
+        self._volumes = VolumeProvisioner(self.request)
+        self._volumes.start()
 
     def _create_node(self) -> None:
         self.create(

@@ -21,6 +21,7 @@ from chalice.app import Chalice
 from chalice.config import Config
 from chalice.local import ForbiddenError, LocalGateway
 
+from chalicelib.local.access_log import access_log
 from chalicelib.local.websockets import LocalWebsockets
 
 API_PREFIXES = ("/api/", "/pb/")
@@ -90,7 +91,7 @@ class LocalApp:
 
 def build(chalice_app: Chalice, frontend: Path | None) -> web.Application:
     local = LocalApp(chalice_app, frontend)
-    application = web.Application(client_max_size=8 * 1024 * 1024)
+    application = web.Application(client_max_size=8 * 1024 * 1024, middlewares=[access_log])
     sockets = LocalWebsockets(chalice_app)
     sockets.add_routes(application)
     application.on_shutdown.append(lambda _app: sockets.close_sockets())

@@ -7,20 +7,22 @@ kwok, a foreign namespace) use the admin kubeconfig. Each test works in its own 
 
 from __future__ import annotations
 
+import functools
 import http.server
 import re
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
+from waiting import wait_for as wait_until
 
 from chalicelib import settings as settings_module
 from chalicelib.cluster import connection, namespaces, observe, rollouts, workloads
@@ -29,7 +31,8 @@ from chalicelib.local.control_plane import ControlPlane
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1200)]  # first use may build
 
-T = TypeVar("T")
+# The adapter answers NotFound until the operator (or kwok) has acted.
+wait_for = functools.partial(wait_until, retry_on=(NotFound,))
 GROUP, VERSION, PLURAL = "one-click.dev", "v1alpha1", "rollouts"
 DECIMAL = re.compile(r"^\d+(\.\d+)?$")
 
@@ -37,21 +40,6 @@ DECIMAL = re.compile(r"^\d+(\.\d+)?$")
 def new_id() -> str:
     """A PocketBase-style id: 15 characters of [a-z0-9], starting with a letter."""
     return "t" + uuid.uuid4().hex[:14]
-
-
-def wait_for(what: str, fn: Callable[[], T | None], timeout: float = 60.0) -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-        except (ApiException, NotFound) as err:
-            last = repr(err)
-        else:
-            if last:
-                return last
-        time.sleep(0.25)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def manifest(tag: str = "1.27", **spec_overrides: Any) -> dict[str, Any]:
@@ -524,6 +512,44 @@ def test_cluster_info_lists_storage_and_ingress_classes(
     finally:
         client.StorageV1Api(admin).delete_storage_class(storage_class)
         client.NetworkingV1Api(admin).delete_ingress_class(ingress_class)
+
+
+def test_the_control_plane_binds_volumes_of_its_default_class(
+    backend: None, admin: client.ApiClient
+) -> None:
+    """What the frontend's volume form needs: classes to offer, and claims that get bound."""
+    info = observe.cluster_info()
+    assert "standard" in info["storageClasses"] and "nginx" in info["ingressClasses"]
+    project, deployment = new_id(), new_id()
+    namespaces.ensure_namespace(project, new_id(), "alice", "Alice")
+    volume = {"name": "data", "mountPath": "/data", "size": "2Gi", "storageClass": "standard"}
+    rollouts.apply_rollout(project, deployment, new_id(), manifest(volumes=[volume]))
+    core = client.CoreV1Api(admin)
+    claim_name = f"data-{deployment}"
+
+    def bound_claim() -> client.V1PersistentVolumeClaim | None:
+        claim = core.read_namespaced_persistent_volume_claim(claim_name, project)
+        return claim if claim.status.phase == "Bound" else None
+
+    claim = wait_for("the rollout's claim to be Bound", bound_claim)
+    pv = core.read_persistent_volume(claim.spec.volume_name)
+    assert pv.spec.capacity["storage"] == "2Gi" and pv.spec.storage_class_name == "standard"
+    assert pv.spec.claim_ref.uid == claim.metadata.uid
+
+    def status_volume_bound() -> list[dict[str, str]] | None:
+        volumes = observe.rollout_status(project, deployment).get("volumes")
+        return volumes if volumes == [{"name": claim_name, "status": "Bound"}] else None
+
+    wait_for("the operator's status to show the volume Bound", status_volume_bound)
+    # The claim goes with its Rollout; the provisioner then removes the released volume.
+    rollouts.delete_rollout(project, deployment)
+
+    def volume_gone() -> bool:
+        names = {v.metadata.name for v in core.list_persistent_volume().items}
+        return pv.metadata.name not in names
+
+    wait_for("the released volume to be deleted", volume_gone)
+    namespaces.delete_namespace(project)
 
 
 def test_missing_permission_is_a_503_without_details(backend: None) -> None:

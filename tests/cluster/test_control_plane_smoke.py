@@ -9,37 +9,19 @@ proves that role is enough; checks of what the operator/controllers did run as a
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
+from waiting import wait_for
 
 from chalicelib.local.control_plane import ControlPlane
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1200)]  # first use may build
 
-T = TypeVar("T")
 GROUP, VERSION, PLURAL = "one-click.dev", "v1alpha1", "rollouts"
-
-
-def wait_for(what: str, fn: Callable[[], T | None], timeout: float = 60.0) -> T:
-    """Poll fn until it returns something truthy, or fail after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-        except ApiException as err:
-            last = f"{err.status} {err.reason}"
-        else:
-            if last:
-                return last
-        time.sleep(0.25)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def api_client(kubeconfig: str) -> client.ApiClient:
@@ -110,7 +92,12 @@ def test_rollout_end_to_end(control_plane: ControlPlane) -> None:
     container = deployment.spec.template.spec.containers[0]
     assert container.image == "docker.io/library/nginx:1.27"
     assert container.env_from[0].secret_ref.name == f"{name}-secrets"
-    assert core.read_namespaced_service(f"http-{name}-svc", project).spec.ports[0].port == 80
+    # The operator makes the Service after the Deployment: wait for it too.
+    service = wait_for(
+        "the operator's Service",
+        lambda: core.read_namespaced_service(f"http-{name}-svc", project),
+    )
+    assert service.spec.ports[0].port == 80
 
     # 3. A pod is scheduled onto the kwok node and reaches Running.
     def running_pod() -> client.V1Pod | None:

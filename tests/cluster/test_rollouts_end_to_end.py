@@ -4,7 +4,6 @@ DynamoDB Local driving the real control plane as the least-privilege backend use
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 from api_client import MANIFEST, Api, make_deployment, make_project, nginx_manifest, records
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from waiting import wait_for
 
 # The real DynamoDB engine only: every test here also costs cluster time.
 pytestmark = [
@@ -236,12 +236,12 @@ def test_pb_routes_are_owner_checked(api: Api, make_user, admin, control_plane) 
     deployment = make_deployment(api, user, project)
     assert rollout(api, user, project, deployment, tagged("1.27")).status == 200
     base = f"/pb/{project['id']}/{deployment['id']}"
-    deadline = time.monotonic() + 60
-    status = api.get(base + "/status", token="Bearer " + user.token)
-    while status.status != 200 and time.monotonic() < deadline:
-        time.sleep(1)
-        status = api.get(base + "/status", token="Bearer " + user.token)
-    assert status.status == 200, status.body
+
+    def operator_status() -> Any:
+        reply = api.get(base + "/status", token="Bearer " + user.token)
+        return reply if reply.status == 200 else None
+
+    status = wait_for("the operator's status through /status", operator_status)
     assert set(status.body["deployment"]) == {"replicas", "podNames", "resources", "status"}
     for path in ("/status", "/metrics", "/events"):
         assert api.get(base + path, token=other.token).status == 404
@@ -249,6 +249,19 @@ def test_pb_routes_are_owner_checked(api: Api, make_user, admin, control_plane) 
         assert api.get("/api" + base + path, token=user.token).status == 200
     events = api.get(base + "/events", token=user.token).body["events"]
     assert isinstance(events, list)
+    # The rollout drawer asks with the running rollout's id: its deployment answers.
+    (current,) = running(api, user, deployment)
+    by_rollout = f"/pb/{project['id']}/{current['id']}"
+    drawer_status = api.get(by_rollout + "/status", token=user.token)
+    assert drawer_status.status == 200, drawer_status.body
+    assert set(drawer_status.body["deployment"]) == set(status.body["deployment"])
+    drawer_events = api.get(by_rollout + "/events", token=user.token)
+    assert drawer_events.status == 200 and isinstance(drawer_events.body["events"], list)
+    elsewhere = f"/pb/{make_project(api, user)['id']}/{current['id']}"
+    for path in ("/status", "/events"):
+        assert api.get(by_rollout + path, token=other.token).status == 404
+        assert api.get(elsewhere + path, token=user.token).status == 404
+        assert api.get(by_rollout + path).status == 401
     info = api.get("/pb/cluster-info", token=user.token)
     assert info.status == 200 and set(info.body) == {"storageClasses", "ingressClasses"}
     assert api.get("/pb/cluster-info").status == 401

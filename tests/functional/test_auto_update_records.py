@@ -98,14 +98,13 @@ def test_webhook_accepts_only_the_owner_or_the_secret(api: Api, make_user: Any) 
     record = _new(api, owner).body
     secret = record["webhookSecret"]
     refused = [
-        api.post(_hook(record["id"])),
         api.post(_hook(record["id"]), token=stranger.token),
         api.post(_hook(record["id"]), headers={"x-webhook-secret": "wrong" * 8}),
         api.post(_hook(record["id"]) + "?secret=" + secret[:-1]),
         api.post(_hook("aaaaaaaaaaaaaaa"), headers={"x-webhook-secret": secret}),
         api.post(_hook("x" * 3000), headers={"x-webhook-secret": secret}),  # not an id
     ]
-    assert [r.status for r in refused] == [401] * 6, [r.body for r in refused]
+    assert [r.status for r in refused] == [401] * 5, [r.body for r in refused]
     assert api.post(_hook("aaaaaaaaaaaaaaa"), token=owner.token).status == 404
     by_secret = api.post(_hook(record["id"]), headers={"x-webhook-secret": secret})
     assert by_secret.status == 200, by_secret.body
@@ -115,6 +114,35 @@ def test_webhook_accepts_only_the_owner_or_the_secret(api: Api, make_user: Any) 
     assert set(by_secret.body) == {"id", "check"} and by_secret.body["id"] == record["id"]
     stored = api.get(f"{AUTO}/{record['id']}", token=owner.token).body
     assert stored["lastError"] == by_secret.body["check"]["error"] and stored["lastCheck"]
+
+
+def test_the_id_only_url_makes_the_record_due_and_reveals_nothing(api: Api, make_user: Any) -> None:
+    """The URL the UI shows (no token, no secret) only moves the next check to the next
+    tick, inside the same cooldown, and answers alike for every id."""
+    from chalicelib.image_updates import tick
+    from chalicelib.records import store, values
+
+    owner = make_user()
+    record = _new(api, owner).body
+    far = values.format_date(values.parse_date(record["created"]).replace(year=2099))
+    store.record_check(record["id"], {"nextCheck": far})
+    replies = [
+        api.post(_hook(record["id"])),
+        api.post("/api" + _hook(record["id"]) + "?x=1"),  # inside the cooldown: nothing runs
+        api.post(_hook("aaaaaaaaaaaaaaa")),
+        api.post(_hook("x" * 3000)),
+    ]
+    assert [(r.status, r.body) for r in replies] == [(202, replies[0].body)] * 4
+    assert set(replies[0].body) == {"message"}
+    due = api.get(f"{AUTO}/{record['id']}", token=owner.token).body
+    assert due["nextCheck"] <= values.now() and due["lastCheck"] == ""
+    # The secret shares the cooldown the id-only call took.
+    secret = {"x-webhook-secret": record["webhookSecret"]}
+    assert api.post(_hook(record["id"]), headers=secret).status == 429
+    assert tick.run().checked == 1  # the policy's check, on the tick
+    checked = api.get(f"{AUTO}/{record['id']}", token=owner.token).body
+    assert checked["lastError"] == "The deployment has no running rollout to update."
+    assert checked["nextCheck"] > values.now()  # back on its grid
 
 
 def test_webhook_is_rate_limited_per_auto_update(api: Api, make_user: Any) -> None:

@@ -3,8 +3,11 @@ CORS for the frontend's dev server, PocketBase 404s, and a clean Ctrl-C."""
 
 from __future__ import annotations
 
+import os
+import re
 import signal
 import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -108,3 +111,51 @@ def test_frontend_without_index_is_refused(tmp_path: Path) -> None:
         cwd=Path(__file__).resolve().parents[2],
     )
     assert result.returncode == 2 and "index.html" in result.stderr
+
+
+def test_in_memory_server_takes_users_while_it_runs_and_logs_each_request(
+    tmp_path: Path,
+) -> None:
+    require(java_available(), "Java is needed for DynamoDB Local")
+    with LocalServer(None, state_dir=tmp_path, args=("--in-memory",)) as server:
+        # The documented first-user path, while an --in-memory server runs: it reaches
+        # that server's database (none is started on the state folder).
+        user_id = server.create_user("mem@example.com", "password123", "Mem")
+        status, body = server.request(
+            "POST",
+            "/api/collections/users/auth-with-password",
+            {"identity": "mem@example.com", "password": "password123"},
+        )
+        assert status == 200 and body["record"]["id"] == user_id
+        token = body["token"]
+        listed, _ = server.request(
+            "GET", "/api/collections/projects/records?page=1&token=QUERYTOKEN", token=token
+        )
+        assert listed == 200
+        hook, _ = server.request("POST", "/pb/auto-update/aaaaaaaaaaaaaaa?secret=QUERYSECRET")
+        assert hook == 401  # a wrong secret
+        log = server.output()
+    assert not (tmp_path / "dynamodb").exists()
+    assert re.search(r"POST /api/collections/users/auth-with-password 200 \d+\.\dms", log), log
+    assert "GET /api/collections/projects/records?page=1&token=*** 200 " in log, log
+    assert "POST /pb/auto-update/aaaaaaaaaaaaaaa?secret=*** 401 " in log, log
+    for credential in (token, "password123", "QUERYTOKEN", "QUERYSECRET"):
+        assert credential not in log
+
+
+def test_create_user_without_a_terminal_or_password_says_what_to_do(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "ONECLICK_PASSWORD"}
+    result = subprocess.run(
+        [sys.executable, "-m", "chalicelib.local", "--state-dir", str(tmp_path), "create-user"]
+        + ["--email", "nobody@example.com"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert result.returncode == 2, result.stderr
+    assert "ONECLICK_PASSWORD" in result.stderr and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # refused before any database was started

@@ -23,6 +23,7 @@ import pytest
 from http_json import request_json
 from kubernetes import client, config
 from local_server import LocalServer
+from waiting import wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
 
@@ -146,12 +147,11 @@ def running_pod(admin: client.ApiClient, ids: dict[str, str]) -> str:
             spec=client.V1PodSpec(containers=[client.V1Container(name="main", image="nginx")]),
         ),
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if core.read_namespaced_pod(name, ids["project"]).status.phase == "Running":
-            return name
-        time.sleep(0.25)
-    pytest.fail("the pod never ran")
+    wait_for(
+        "the pod to run",
+        lambda: core.read_namespaced_pod(name, ids["project"]).status.phase == "Running",
+    )
+    return name
 
 
 def ws_url(server: LocalServer, stream: str, token: str | None = None) -> str:

@@ -1,0 +1,41 @@
+"""Bounded polling for tests that check what another process does (the operator, kwok,
+the controllers, a tick): a test never reads such state once and hopes it is there yet.
+
+On a loaded 2-core CI machine the operator may take many seconds to act, so the default
+bound is generous; a test that times out names what it waited for and what it last saw.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pytest
+
+T = TypeVar("T")
+DEFAULT_TIMEOUT = 120.0
+
+
+def wait_for(
+    what: str,
+    fn: Callable[[], T | None],
+    timeout: float = DEFAULT_TIMEOUT,
+    retry_on: tuple[type[BaseException], ...] = (),
+) -> T:
+    """Poll ``fn`` until it returns something truthy; an exception of ``retry_on`` (say a
+    404 before the object exists) counts as "not yet". Fails after ``timeout`` seconds."""
+    from kubernetes.client.rest import ApiException
+
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = fn()
+        except (ApiException, *retry_on) as err:
+            last = repr(err)
+        else:
+            if last:
+                return last
+        time.sleep(0.25)
+    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
