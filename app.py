@@ -1,5 +1,9 @@
 """One-Click Serverless: the Chalice routes. Each handler reads the request, calls one
-domain function and returns its result; errors are mapped in ``chalicelib.web.responses``."""
+domain function and returns its result; errors are mapped in ``chalicelib.web.responses``.
+
+Every function of the stack imports this module, so what only some routes need (the
+auto-update check and its registry client, the live streams, the cluster observation, file
+serving) is imported inside those handlers: a REST cold start pays only for the records."""
 
 from __future__ import annotations
 
@@ -9,18 +13,14 @@ from typing import Any
 from chalice import Chalice, CORSConfig, Rate, Response
 from chalice.app import WebsocketEvent
 
-from chalicelib.auth import file_tokens, login
+from chalicelib.auth import login
 from chalicelib.errors import BadRequest, NotFound
 from chalicelib.files.names import SERVED_TYPES
-from chalicelib.image_updates import tick, webhook
 from chalicelib.records import api as records
 from chalicelib.records import attachments, auto_updates, blueprints, cascade
 from chalicelib.records.schema import USERS, find_collection
-from chalicelib.rollouts import cluster_cleanup, observe, state_machine
+from chalicelib.rollouts import cluster_cleanup, state_machine
 from chalicelib.settings import cron_tick_from_environment
-from chalicelib.streams import connections as streams
-from chalicelib.streams import worker as stream_worker
-from chalicelib.web.files import file_response, file_viewer
 from chalicelib.web.request import (
     BAD_AUTH_FORMAT,
     body_of,
@@ -151,6 +151,8 @@ def auth_methods(collection: str) -> dict[str, Any]:
 @route("/api/files/token", ["POST"])
 @api
 def file_token() -> dict[str, str]:
+    from chalicelib.auth import file_tokens
+
     return file_tokens.issue(viewer_of(app.current_request))
 
 
@@ -158,6 +160,8 @@ def file_token() -> dict[str, str]:
 @api
 def serve_file(collection: str, record_id: str, filename: str) -> Response:
     """``thumb`` is ignored: the original file is served (no thumbnails are generated)."""
+    from chalicelib.web.files import file_response, file_viewer
+
     request = app.current_request
     served = attachments.read_file(collection, record_id, filename, file_viewer(request))
     return file_response(served, query_of(request))
@@ -178,24 +182,32 @@ def subscribe_blueprint(blueprint_id: str) -> dict[str, Any]:
 @route("/pb/{project_id}/{name}/status", ["GET"], pb=True)
 @api
 def deployment_status(project_id: str, name: str) -> dict[str, Any]:
+    from chalicelib.rollouts import observe
+
     return observe.status(project_id, name, viewer_of(app.current_request))
 
 
 @route("/pb/{project_id}/{name}/metrics", ["GET"], pb=True)
 @api
 def deployment_metrics(project_id: str, name: str) -> dict[str, Any]:
+    from chalicelib.rollouts import observe
+
     return observe.metrics(project_id, name, viewer_of(app.current_request))
 
 
 @route("/pb/{project_id}/{name}/events", ["GET"], pb=True)
 @api
 def deployment_events(project_id: str, name: str) -> dict[str, Any]:
+    from chalicelib.rollouts import observe
+
     return observe.events(project_id, name, viewer_of(app.current_request))
 
 
 @route("/pb/{project_id}/{name}/logs", ["GET"], pb=True)
 @api
 def pod_logs(project_id: str, name: str) -> Response:
+    from chalicelib.rollouts import observe
+
     request = app.current_request
     text = observe.logs(project_id, name, query_of(request), viewer_of(request))
     return Response(
@@ -206,24 +218,32 @@ def pod_logs(project_id: str, name: str) -> Response:
 @route("/pb/cluster-info", ["GET"], pb=True)
 @api
 def cluster_info() -> dict[str, Any]:
+    from chalicelib.rollouts import observe
+
     return observe.cluster_info(viewer_of(app.current_request))
 
 
 @route("/pb/{project_id}/pod/{pod_name}", ["DELETE"], pb=True)
 @api
 def delete_pod(project_id: str, pod_name: str) -> str:
+    from chalicelib.rollouts import observe
+
     return observe.delete_pod(project_id, pod_name, viewer_of(app.current_request))
 
 
 @route("/pb/{project_id}/job/{job_name}", ["DELETE"], pb=True)
 @api
 def delete_job(project_id: str, job_name: str) -> str:
+    from chalicelib.rollouts import observe
+
     return observe.delete_job(project_id, job_name, viewer_of(app.current_request))
 
 
 @route("/pb/auto-update/{auto_update_id}", ["POST"], pb=True)
 @api
 def auto_update_webhook(auto_update_id: str) -> Response | dict[str, Any]:
+    from chalicelib.image_updates import webhook
+
     request = app.current_request
     secret = request.headers.get("x-webhook-secret") or query_of(request).get("secret")
     if not secret and not request.headers.get("authorization"):
@@ -240,6 +260,8 @@ def rotate_auto_update_secret(auto_update_id: str) -> dict[str, Any]:
 @app.schedule(cron_tick_from_environment().eventbridge())
 def auto_update_tick(_event: object) -> dict[str, Any]:
     """Check the due autoUpdates (CRON_TICK, default every minute)."""
+    from chalicelib.image_updates import tick
+
     report = tick.run()
     return {"checked": report.checked, "rolledOut": report.rolled_out, "errors": report.errors}
 
@@ -265,18 +287,24 @@ def _websocket_session() -> None:
 
 @app.on_ws_connect()
 def stream_connect(event: WebsocketEvent) -> dict[str, Any]:
+    from chalicelib.streams import connections as streams
+
     _websocket_session()
     return streams.connect(event.to_dict())
 
 
 @app.on_ws_message()
 def stream_message(event: WebsocketEvent) -> None:
+    from chalicelib.streams import connections as streams
+
     _websocket_session()
     streams.message(event.connection_id, event.body)
 
 
 @app.on_ws_disconnect()
 def stream_disconnect(event: WebsocketEvent) -> None:
+    from chalicelib.streams import connections as streams
+
     _websocket_session()
     streams.disconnect(event.connection_id)
 
@@ -284,6 +312,8 @@ def stream_disconnect(event: WebsocketEvent) -> None:
 @app.lambda_function(name="stream_worker")
 def stream_worker_function(event: dict[str, Any], _context: object) -> str:
     """Relays one subscription for a window, then starts its own successor."""
+    from chalicelib.streams import worker as stream_worker
+
     return stream_worker.run(event)
 
 

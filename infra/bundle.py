@@ -3,12 +3,15 @@
 Lambda's code directory is read-only, so a function that ships only ``.py`` files compiles
 every module it imports on every cold start. The ``.pyc`` files added here are hash-based and
 unchecked: the interpreter uses them without comparing source timestamps, which a zip does not
-carry faithfully. Code nothing can import is dropped first (see ``UNUSED``).
+carry faithfully. Code nothing can import is dropped first (see ``UNUSED``), and so are
+botocore's models of the AWS services no function calls (see ``AWS_SERVICES``).
 """
 
 from __future__ import annotations
 
 import compileall
+import gzip
+import json
 import py_compile
 import shutil
 import sys
@@ -25,6 +28,21 @@ _EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same code gives the same
 # The asyncio flavour of the Kubernetes client (40 MB, a third of the bundle): nothing outside
 # it imports it, and the backend uses the synchronous client. Test suites shipped in wheels.
 UNUSED = ("kubernetes/aio", "*/tests", "*/test")
+
+# botocore ships the models of 400+ services (27 MB). Creating a client lists every model
+# folder and parses the endpoints of every service, ~70 ms of a cold start; the functions
+# create clients for these only (a deploy test keeps the list in step with the code).
+AWS_SERVICES = (
+    "apigatewaymanagementapi",
+    "dynamodb",
+    "ecr",
+    "kms",
+    "lambda",
+    "s3",
+    "secretsmanager",
+    "ssm",
+    "sts",
+)
 
 
 @dataclass(frozen=True)
@@ -78,6 +96,34 @@ def drop_unused(root: Path) -> None:
                 shutil.rmtree(folder)
 
 
+def _endpoint_prefix(service: Path) -> str:
+    """A service's name in ``endpoints.json`` (``api.ecr`` for ecr, …), from its newest model."""
+    model = sorted(service.glob("*/service-2.json*"))[-1]
+    opener = gzip.open if model.suffix == ".gz" else open
+    with opener(model, "rt", encoding="utf-8") as handle:
+        return str(json.load(handle)["metadata"]["endpointPrefix"])
+
+
+def keep_aws_services(root: Path, services: tuple[str, ...] = AWS_SERVICES) -> None:
+    """Drop botocore's models and endpoints of every service the functions never call."""
+    data = root / "botocore" / "data"
+    if not data.is_dir():
+        return
+    prefixes = set()
+    for folder in [f for f in data.iterdir() if f.is_dir()]:
+        if folder.name in services:
+            prefixes.add(_endpoint_prefix(folder))
+        else:
+            shutil.rmtree(folder)
+    endpoints = data / "endpoints.json"
+    document = json.loads(endpoints.read_text(encoding="utf-8"))
+    for partition in document["partitions"]:
+        partition["services"] = {
+            name: entry for name, entry in partition["services"].items() if name in prefixes
+        }
+    endpoints.write_text(json.dumps(document, separators=(",", ":")), encoding="utf-8")
+
+
 def finish(zip_path: Path) -> BundleSize:
     """Rewrite the deployment zip without unused code and with a ``.pyc`` beside every
     module."""
@@ -86,6 +132,7 @@ def finish(zip_path: Path) -> BundleSize:
         with zipfile.ZipFile(zip_path) as bundle:
             bundle.extractall(root)
         drop_unused(root)
+        keep_aws_services(root)
         compile_tree(root)
         write_zip(root, zip_path)
     return size_of(zip_path)

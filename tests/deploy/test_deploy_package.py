@@ -20,6 +20,7 @@ from packaging.requirements import Requirement
 from pynamodb.attributes import TTLAttribute
 
 from chalicelib.records.models import ALL_MODELS
+from infra.bundle import AWS_SERVICES
 from infra.package import MISSING_DEPENDENCIES, Artifacts
 from infra.stages import CHALICE_DIR, ROOT, policy_files, stage_settings
 
@@ -233,3 +234,34 @@ def test_the_missing_wheel_message_infra_package_watches_for_is_chalice_s() -> N
     from chalice.constants import MISSING_DEPENDENCIES_TEMPLATE
 
     assert MISSING_DEPENDENCIES in MISSING_DEPENDENCIES_TEMPLATE
+
+
+def test_the_bundle_keeps_botocore_models_of_every_service_the_code_calls(
+    artifacts: Artifacts, tmp_path: Path
+) -> None:
+    """The bundle drops botocore's other models (a cold start lists and parses them all):
+    every service named in a client call of ``chalicelib`` must still get a client there."""
+    called = set()
+    for source in (ROOT / "chalicelib").rglob("*.py"):
+        text = source.read_text()
+        called.update(
+            re.findall(r"(?:\.client|\.create_client|_aws_client)\(\s*\"([a-z0-9-]+)\"", text)
+        )
+    assert {"dynamodb", "s3", "ssm", "secretsmanager", "lambda", "kms", "ecr"} <= called
+    assert called <= set(AWS_SERVICES), called - set(AWS_SERVICES)
+    root = unzip(artifacts.bundle, tmp_path / "task")
+    kept = {p.name for p in (root / "botocore" / "data").iterdir() if p.is_dir()}
+    assert kept == set(AWS_SERVICES)
+    probe = (
+        "import botocore.session, sys; s = botocore.session.get_session(); "
+        "[s.create_client(n, region_name='eu-central-1') for n in sys.argv[1:]]; print('ok')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", probe, *AWS_SERVICES],
+        cwd=root,
+        env={"PATH": os.environ["PATH"], "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.stdout.strip() == "ok", result.stderr[-2000:]
