@@ -31,14 +31,15 @@ class CompressedJSONAttribute(Attribute[Any]):
     """A JSON value stored zlib-compressed.
 
     PocketBase allows 1 MiB manifests but a DynamoDB item holds at most 400 KB; manifests
-    are repetitive YAML-ish JSON and compress 5-20x. Key order inside the value is kept,
-    because PocketBase returns JSON fields byte-for-byte as they were stored.
+    are repetitive YAML-ish JSON and compress 5-20x. Keys are stored sorted, the order
+    PocketBase answers them in (it re-marshals JSON through Go maps), so reading them back
+    sorted (``item_codec``) costs little.
     """
 
     attr_type = BINARY
 
     def serialize(self, value: Any) -> bytes:
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
         return zlib.compress(text.encode("utf-8"), 6)
 
     def deserialize(self, value: bytes) -> Any:

@@ -14,6 +14,7 @@ from typing import Any
 from chalicelib.records.access import Viewer, owns
 from chalicelib.records.schema import BLUEPRINTS, SYSTEM_FIELDS, USERS, Collection, FieldType
 from chalicelib.records.store import Record
+from chalicelib.records.values import SortedKeys
 
 
 def export(
@@ -39,6 +40,8 @@ def export(
 
 def _sorted_keys(value: Any) -> Any:
     """PocketBase re-marshals JSON field values through Go maps: keys sorted at every level."""
+    if type(value) is SortedKeys:
+        return value
     if isinstance(value, dict):
         return {k: _sorted_keys(value[k]) for k in sorted(value)}
     if isinstance(value, list):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -61,3 +62,14 @@ def normalize_date(value: str) -> str:
     if value.strip() == "":
         return ""
     return format_date(parse_date(value))
+
+
+class SortedKeys(dict[str, Any]):
+    """A JSON object whose keys, and its nested objects' keys, are already sorted: what the
+    store decodes (``item_codec``), so a list does not sort every manifest again. Changing
+    a value keeps the order; code that adds keys builds a plain ``dict`` instead."""
+
+
+def sorted_object(pairs: list[tuple[str, Any]]) -> SortedKeys:
+    """``json.loads``'s ``object_pairs_hook``: objects come out sorted and marked so."""
+    return SortedKeys(sorted(pairs, key=itemgetter(0)))
