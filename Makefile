@@ -57,6 +57,7 @@ unit: setup
 	$(PY) -m pytest tests/unit tests/functional -m "not dynamodb_local" $(PYTEST_ARGS)
 
 bench: setup
+	$(PY) benchmarks/vs_pocketbase.py
 	$(PY) benchmarks/cold_import.py
 	$(PY) benchmarks/round_trips.py
 	$(PY) benchmarks/auto_update_tick.py

@@ -3,8 +3,9 @@
 Three plans, cheapest first (their costs are in README "Performance"):
 
 - **Index order** (no filter, sort ``created``/``-created`` or none): the caller's
-  partition of the owner index, read in index order — earlier pages skipped with
-  ``Select=COUNT`` (positions, no item data), the page itself one ``Query`` with ``Limit``,
+  partition of the owner index, read in index order — the page one ``Query`` with
+  ``Limit``, starting where the previous page ended (``page_cursors``) or else after
+  skipping the earlier pages with ``Select=COUNT`` (positions, no item data);
   ``totalItems`` one more ``Select=COUNT``.
 - **Merged index order** (blueprints: public + own + subscribed, same query shape): the
   three sources streamed in ``created`` order with a few attributes each, merged and
@@ -19,7 +20,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Iterator
 
-from chalicelib.records import access, store
+from chalicelib.records import access, page_cursors, store
 from chalicelib.records.access import Viewer
 from chalicelib.records.expand import parse_paths
 from chalicelib.records.filter import referenced_names
@@ -82,18 +83,22 @@ def _owner_partition(
     collection: Collection, params: ListParams, viewer: Viewer, newest_first: bool
 ) -> tuple[list[Record], int]:
     assert collection.owner_field is not None  # noqa: S101 - every other collection has one
-    records = store.query_page(
+    offset = _offset(params)
+    where = (viewer.id, collection.name, collection.owner_field, newest_first)
+    records, last = store.query_page(
         collection.name,
         collection.owner_field,
         viewer.id,
         newest_first=newest_first,
-        offset=_offset(params),
+        offset=offset,
         limit=params.per_page,
         attributes=returned_attributes(collection, params),
+        start=page_cursors.start_of((*where, offset)) if offset else None,
     )
-    total = (
-        -1 if params.skip_total else store.count(collection.name, collection.owner_field, viewer.id)
-    )
+    if last is not None and len(records) == params.per_page:
+        page_cursors.remember((*where, offset + params.per_page), last)
+    owner = collection.owner_field
+    total = -1 if params.skip_total else store.count(collection.name, owner, viewer.id)
     return records, total
 
 

@@ -243,29 +243,34 @@ def query_page(
     offset: int,
     limit: int,
     attributes: Attributes = None,
-) -> list[Record]:
+    start: dict[str, Any] | None = None,
+) -> tuple[list[Record], dict[str, Any] | None]:
     """Records ``offset`` to ``offset + limit`` of a relation in ``created`` order, reading
-    only those: the earlier ones are skipped with ``Select=COUNT`` (positions, no data)."""
+    only those, and the key to continue after them (None at the end). The earlier ones are
+    skipped with ``Select=COUNT`` (positions, no data), unless ``start`` is the key the
+    previous page ended at."""
     index = _index(collection, by)
-    start: dict[str, Any] | None = None
-    if offset:
+    if start is None and offset:
         skipped = 0
         for _, count, last in _query(
             collection, index, (by, value), newest_first, limit=offset, count_only=True
         ):
             skipped, start = skipped + count, last
         if skipped < offset or start is None:
-            return []
-    pages = _query(
-        collection,
-        index,
-        (by, value),
-        newest_first,
-        limit=limit,
-        start=start,
-        attributes=attributes,
+            return [], None
+    pages = list(
+        _query(
+            collection,
+            index,
+            (by, value),
+            newest_first,
+            limit=limit,
+            start=start,
+            attributes=attributes,
+        )
     )
-    return [record for records, _, _ in pages for record in records]
+    records = [record for found, _, _ in pages for record in found]
+    return records, pages[-1][2] if pages else None
 
 
 def count(collection: str, by: str, value: str) -> int:

@@ -29,6 +29,7 @@ def items_read() -> Iterator[Counter[str]]:
             seen[operation] += len(reply.get("Items", [])) + ("Item" in reply)
             seen[operation] += sum(len(v) for v in reply.get("Responses", {}).values())
             seen["requests"] += 1
+            seen["COUNT"] += params.get("Select") == "COUNT"
         return reply
 
     BaseClient._make_api_call = counting  # type: ignore[method-assign]
@@ -200,3 +201,32 @@ def test_a_revoked_token_reads_nothing_ahead(api: Api, make_user) -> None:
     assert api.get(f"{records('projects')}/{project['id']}", token=old_token).status == 404
     own = api.get(f"{records('users')}/{user.id}", token=old_token)
     assert own.status == 404
+
+
+def test_sequential_pages_continue_where_the_previous_page_ended(api: Api, make_user) -> None:
+    user, other = make_user(), make_user()
+    mine = [make_project(api, user, f"p{i}")["id"] for i in range(7)]
+    theirs = [make_project(api, other, f"q{i}")["id"] for i in range(4)]
+    with items_read() as seen:
+        assert [i for p in pages(api, user, "projects", "sort=created", 3) for i in p] == mine
+    # Pages 2 and 3 started where 1 and 2 ended: no Select=COUNT to skip, 7 items read.
+    assert seen["COUNT"] == 0 and seen["Query"] == 7
+    # Another caller's page 2 never starts from this caller's cursor.
+    second = api.get(records("projects") + "?page=2&perPage=3&sort=created", token=other.token)
+    assert [i["id"] for i in second.body["items"]] == theirs[3:]
+    # A page out of sequence is skipped to by counting, with the same answer.
+    with items_read() as seen:
+        third = api.get(
+            records("projects") + "?page=3&perPage=2&sort=created&skipTotal=1", token=user.token
+        )
+    assert [i["id"] for i in third.body["items"]] == mine[4:6] and seen["COUNT"] == 1
+
+
+def test_a_record_created_between_pages_neither_repeats_nor_skips(api: Api, make_user) -> None:
+    user = make_user()
+    older = [make_project(api, user, f"p{i}")["id"] for i in range(6)]
+    path = records("projects") + "?perPage=3&sort=-created&skipTotal=1&page="
+    first = [i["id"] for i in api.get(path + "1", token=user.token).body["items"]]
+    make_project(api, user, "newest")
+    second = [i["id"] for i in api.get(path + "2", token=user.token).body["items"]]
+    assert first + second == older[::-1]
