@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -25,8 +24,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.models import Model
 
-from chalicelib.records.models import RECORD_MODELS, CompressedJSONAttribute
-from chalicelib.records.values import sorted_object
+from chalicelib.records.models import RECORD_MODELS, CompressedJSONAttribute, decompress_json
 
 Record = dict[str, Any]
 RawItem = dict[str, dict[str, Any]]
@@ -59,7 +57,7 @@ def _compressed_json(value: dict[str, Any]) -> Any:
     # The wire form is base64 text; PynamoDB's own serialization hands over bytes.
     data = value["B"]
     raw = base64.b64decode(data) if isinstance(data, str) else data
-    return json.loads(zlib.decompress(raw).decode("utf-8"), object_pairs_hook=sorted_object)
+    return decompress_json(raw)
 
 
 Decode = Callable[[dict[str, Any]], Any]

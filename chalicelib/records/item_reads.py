@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from botocore.config import Config
 from botocore.parsers import JSONParser, ResponseParserFactory
 
@@ -27,7 +28,12 @@ class _WireItemsParser(JSONParser):
     """Success bodies stay as sent (errors are still parsed by botocore's own rules)."""
 
     def _handle_json_body(self, raw_body: bytes, shape: Any) -> Any:
-        return self._parse_body_as_json(raw_body)
+        if not raw_body:
+            return {}
+        try:
+            return orjson.loads(raw_body)
+        except orjson.JSONDecodeError:
+            return self._parse_body_as_json(raw_body)  # let botocore say what is wrong
 
 
 class _WireItemsParserFactory(ResponseParserFactory):

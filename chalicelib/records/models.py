@@ -13,6 +13,7 @@ import json
 import zlib
 from typing import Any
 
+import orjson
 from pynamodb.attributes import (
     Attribute,
     BooleanAttribute,
@@ -26,24 +27,48 @@ from pynamodb.constants import BINARY
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
+from chalicelib.records.values import SortedKeys, sorted_object
+
+# Leads a compressed JSON value whose keys are sorted at every level (everything written
+# since list reads stopped sorting manifests); zlib data itself starts with 0x78.
+SORTED_KEYS = b"\x01"
+
+
+def compress_json(value: Any) -> bytes:
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    return SORTED_KEYS + zlib.compress(text.encode("utf-8"), 6)
+
+
+def decompress_json(data: bytes) -> Any:
+    """The stored value with its keys sorted at every level, and a top-level object marked
+    so (``SortedKeys``): export does not sort it again. A value stored before keys were
+    sorted is sorted here."""
+    if data[:1] != SORTED_KEYS:
+        return json.loads(zlib.decompress(data), object_pairs_hook=sorted_object)
+    text = zlib.decompress(data[1:])
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        value = json.loads(text)  # what orjson refuses and json wrote: NaN, huge integers
+    return SortedKeys(value) if isinstance(value, dict) else value
+
 
 class CompressedJSONAttribute(Attribute[Any]):
     """A JSON value stored zlib-compressed.
 
     PocketBase allows 1 MiB manifests but a DynamoDB item holds at most 400 KB; manifests
     are repetitive YAML-ish JSON and compress 5-20x. Keys are stored sorted, the order
-    PocketBase answers them in (it re-marshals JSON through Go maps), so reading them back
-    sorted (``item_codec``) costs little.
+    PocketBase answers them in (it re-marshals JSON through Go maps), so a read need not
+    sort them.
     """
 
     attr_type = BINARY
 
     def serialize(self, value: Any) -> bytes:
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
-        return zlib.compress(text.encode("utf-8"), 6)
+        return compress_json(value)
 
     def deserialize(self, value: bytes) -> Any:
-        return json.loads(zlib.decompress(value).decode("utf-8"))
+        return decompress_json(value)
 
 
 class ByUser(GlobalSecondaryIndex[Any]):
