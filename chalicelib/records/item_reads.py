@@ -10,18 +10,31 @@ codes — with one change: a successful answer is handed over as the JSON Dynamo
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 
 import orjson
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import JSONParser, ResponseParserFactory
+from pynamodb.exceptions import PynamoDBConnectionError
 
 from chalicelib.records.item_codec import RawItem
 
 _BATCH_GET_LIMIT = 100  # keys per BatchGetItem request
 _UNPROCESSED_ROUNDS = 8
+_UNPROCESSED_BACKOFF_SECONDS = 0.025
+# Items a Query request may evaluate; DynamoDB's Limit is a 32-bit integer, and a request
+# returns at most 1 MB anyway, so a huge offset is skipped in several requests.
+_MAX_LIMIT = 10_000
+
+
+class ReadError(PynamoDBConnectionError):
+    """A failed read, with the same ``cause_response_code`` as PynamoDB's own errors, so
+    one mapping turns throttling or an unreachable endpoint into a 503."""
 
 
 class _WireItemsParser(JSONParser):
@@ -54,8 +67,21 @@ def client(region: str, endpoint: str | None) -> Any:
         "dynamodb",
         region_name=region,
         endpoint_url=endpoint,
-        config=Config(retries={"mode": "standard"}, tcp_keepalive=True),
+        # Well inside API Gateway's 29 s: a stuck read fails and is retried, not waited out.
+        config=Config(
+            retries={"mode": "standard", "max_attempts": 3},
+            connect_timeout=3,
+            read_timeout=10,
+            tcp_keepalive=True,
+        ),
     )
+
+
+def _call(db: Any, operation: str, **request: Any) -> dict[str, Any]:
+    try:
+        return getattr(db, operation)(**request)  # type: ignore[no-any-return]
+    except (ClientError, BotoCoreError) as error:
+        raise ReadError(f"DynamoDB {operation} failed", error) from error
 
 
 def _projection(attributes: Iterable[str] | None) -> dict[str, Any]:
@@ -72,7 +98,9 @@ def get_item(
     db: Any, table: str, key: dict[str, str], attributes: Iterable[str] | None = None
 ) -> RawItem | None:
     """One item, strongly consistent (a read right after a write must see it)."""
-    reply = db.get_item(
+    reply = _call(
+        db,
+        "get_item",
         TableName=table,
         Key={name: {"S": value} for name, value in key.items()},
         ConsistentRead=True,
@@ -104,15 +132,17 @@ def batch_get(
                 },
             )
             entry["Keys"].append({"id": {"S": record_id}})
-        for _ in range(_UNPROCESSED_ROUNDS):
-            reply = db.batch_get_item(RequestItems=request)
+        for round_ in range(_UNPROCESSED_ROUNDS):
+            if round_:  # AWS: retry unprocessed keys with exponential back-off and jitter
+                time.sleep(random.uniform(0, _UNPROCESSED_BACKOFF_SECONDS * 2**round_))  # noqa: S311
+            reply = _call(db, "batch_get_item", RequestItems=request)
             for table, items in reply.get("Responses", {}).items():
                 found[table].extend(items)
             request = reply.get("UnprocessedKeys") or {}
             if not request:
                 break
         else:
-            raise RuntimeError("DynamoDB left keys unprocessed after repeated BatchGetItem")
+            raise ReadError("DynamoDB left keys unprocessed after repeated BatchGetItem")
     return found
 
 
@@ -161,12 +191,10 @@ def query_pages(
         request["Select"] = "COUNT"
     remaining = limit
     while remaining is None or remaining > 0:
-        sizes = [n for n in (remaining, page_size) if n is not None]
-        if sizes:
-            request["Limit"] = min(sizes)
+        request["Limit"] = min(n for n in (remaining, page_size, _MAX_LIMIT) if n is not None)
         if start is not None:
             request["ExclusiveStartKey"] = start
-        reply = db.query(**request)
+        reply = _call(db, "query", **request)
         count = int(reply.get("Count", 0))
         start = reply.get("LastEvaluatedKey")
         yield reply.get("Items", []), count, start

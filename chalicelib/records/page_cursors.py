@@ -8,10 +8,11 @@ and the position it ends at, for a minute; a page starting at that position cont
 it, and any other page skips with ``Select=COUNT`` as before.
 
 Kept in the instance's memory: free, and a Lambda instance serves one request at a time, so
-sequential pages usually meet the same warm instance; another instance just counts. Within
-that minute a page continues exactly where the previous one ended, so a record created or
-deleted meanwhile before that position neither repeats nor skips a record (offset paging
-would shift by it).
+sequential pages usually meet the same warm instance; another instance just counts. A record
+created or deleted through this instance drops its partition's positions, so the next page
+counts again and answers exactly as offset paging does. One created or deleted through
+another instance within that minute is not seen here: the next page then continues where
+the previous one ended (no record repeated or skipped) where offset paging would shift.
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ def start_of(position: Position) -> dict[str, Any] | None:
     if found is None or time.monotonic() - found[0] > _TTL_SECONDS:
         return None
     return found[1]
+
+
+def forget(collection: str, record: dict[str, Any]) -> None:
+    """Drop the positions of every partition ``record`` belongs to (it was created or
+    deleted, so the positions after it moved)."""
+    for position in [p for p in _ends if p[1] == collection and record.get(p[2]) == p[0]]:
+        del _ends[position]
 
 
 def remember(position: Position, last_key: dict[str, Any]) -> None:

@@ -27,7 +27,7 @@ from pynamodb.exceptions import (
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.records import item_codec, item_reads
+from chalicelib.records import item_codec, item_reads, page_cursors
 from chalicelib.records.models import (
     ALL_MODELS,
     RECORD_MODELS,
@@ -81,6 +81,7 @@ def bind(settings: Settings) -> None:
         model.Meta.host = settings.dynamodb_endpoint
         model._connection = None
     _connection.cache_clear()
+    item_reads.client.cache_clear()
     _bound = settings
 
 
@@ -437,6 +438,7 @@ def create(collection: str, record: Record) -> Record:
     tx.save(item, f"record:{collection}", must_be_new=True)
     _index_upkeep(tx, collection, None, record)
     tx.commit()
+    page_cursors.forget(collection, record)
     return _to_record(collection, item)
 
 
@@ -472,6 +474,8 @@ def write_together(
         item.version = record["version"]
         tx.delete(item, f"record:{collection}")
     tx.commit()
+    for collection, record in [*creates, *deletes]:
+        page_cursors.forget(collection, record)
 
 
 def pending_rollouts() -> list[Record]:
@@ -517,6 +521,8 @@ def _delete_chunk(records: list[tuple[str, Record]]) -> None:
         tx.delete(item, f"record:{collection}")
         _index_upkeep(tx, collection, record, None)
     tx.commit()
+    for collection, record in records:
+        page_cursors.forget(collection, record)
 
 
 # ---- OAuth2 links ----------------------------------------------------------------------------

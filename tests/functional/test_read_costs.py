@@ -222,11 +222,51 @@ def test_sequential_pages_continue_where_the_previous_page_ended(api: Api, make_
     assert [i["id"] for i in third.body["items"]] == mine[4:6] and seen["COUNT"] == 1
 
 
-def test_a_record_created_between_pages_neither_repeats_nor_skips(api: Api, make_user) -> None:
+def test_a_write_between_pages_keeps_offset_answers(api: Api, make_user) -> None:
+    """A create or delete drops the partition's cursors: the next page is counted to again
+    and answers as PocketBase's offset paging does (here: the record pushed off page 1
+    comes again on page 2)."""
     user = make_user()
     older = [make_project(api, user, f"p{i}")["id"] for i in range(6)]
     path = records("projects") + "?perPage=3&sort=-created&skipTotal=1&page="
     first = [i["id"] for i in api.get(path + "1", token=user.token).body["items"]]
-    make_project(api, user, "newest")
+    newest = make_project(api, user, "newest")["id"]
     second = [i["id"] for i in api.get(path + "2", token=user.token).body["items"]]
-    assert first + second == older[::-1]
+    assert first == older[:2:-1] and second == older[3::-1][:3]
+    assert api.delete(f"{records('projects')}/{newest}", token=user.token).status == 204
+    api.get(path + "1", token=user.token)
+    assert api.delete(f"{records('projects')}/{older[5]}", token=user.token).status == 204
+    again = [i["id"] for i in api.get(path + "2", token=user.token).body["items"]]
+    assert again == older[1::-1]
+
+
+def test_huge_pages_answer_an_empty_page_as_pocketbase(api: Api, make_user) -> None:
+    user = make_user()
+    for i in range(3):
+        make_project(api, user, f"p{i}")
+    for page in (10**8, 2**40):
+        reply = api.get(f"{records('projects')}?page={page}&perPage=500", token=user.token)
+        assert reply.status == 200, reply.body
+        assert reply.body["items"] == [] and reply.body["totalItems"] == 3
+
+
+def test_an_unreachable_database_is_a_503_on_reads(
+    api: Api, make_user, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.local.dynamodb_local import free_port
+    from chalicelib.records import store
+    from chalicelib.settings import get_settings
+
+    user = make_user()
+    monkeypatch.setenv("DYNAMODB_ENDPOINT", f"http://127.0.0.1:{free_port()}")
+    get_settings.cache_clear()
+    store.bind(get_settings())
+    try:
+        listed = api.get(records("projects"), token=user.token)
+        viewed = api.get(f"{records('projects')}/{'x' * 15}", token=user.token)
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+        store.bind(get_settings())
+    assert (listed.status, viewed.status) == (503, 503), (listed.body, viewed.body)
+    assert listed.body["code"] == 503
