@@ -73,14 +73,12 @@ def can_view(collection: Collection, record: Record, viewer: Viewer) -> bool:
     if collection is USERS:
         return record["id"] == viewer.id or record["id"] in viewer.subscribers()
     if collection is BLUEPRINTS:
-        return blueprint_visible(record, viewer, is_subscriber(record, viewer))
+        return (
+            not record.get("private")
+            or owns(collection, record, viewer)
+            or is_subscriber(record, viewer)
+        )
     return owns(collection, record, viewer)
-
-
-def blueprint_visible(record: Record, viewer: Viewer, subscribed: bool) -> bool:
-    """Public, the caller's own, or subscribed to; a list knows ``subscribed`` from the
-    caller's subscription rows and need not read the blueprint's subscriber list."""
-    return not record.get("private") or owns(BLUEPRINTS, record, viewer) or subscribed
 
 
 def list_candidates(

@@ -18,7 +18,7 @@ Three plans, cheapest first (their costs are in README "Performance"):
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 from chalicelib.records import access, page_cursors, store
 from chalicelib.records.access import Viewer
@@ -29,9 +29,8 @@ from chalicelib.records.listing import ListParams, order
 from chalicelib.records.schema import BLUEPRINTS, USERS, Collection
 from chalicelib.records.store import Record
 
-# What ordering and blueprint visibility need of a record.
+# What ordering needs of a record.
 _POSITION = ("id", "created")
-_BLUEPRINT_VISIBILITY = ("owner", "private")
 # Keys read per request while streaming a blueprint source, beyond the page's own end.
 _MAX_CHUNK = 1000
 
@@ -69,7 +68,7 @@ def returned_attributes(collection: Collection, params: ListParams) -> frozenset
     if not tree or "*" in tree:
         return None
     wanted = set(tree) | set(params.expand) | set(_POSITION)
-    wanted.add(collection.owner_field or "emailVisibility")
+    wanted.add(collection.owner_field or "id")
     if collection is BLUEPRINTS:
         wanted.update(("private", "users"))
     return frozenset(wanted & STORED_ATTRIBUTES[collection.name])
@@ -105,37 +104,30 @@ def _owner_partition(
 def _merged_blueprints(
     params: ListParams, viewer: Viewer, newest_first: bool
 ) -> tuple[list[Record], int]:
+    """Each source holds only records the caller may see (public, own, subscribed); the
+    page's records are checked again once read whole (the indexes may lag a change)."""
     subscribed = set(store.subscribed_blueprint_ids(viewer.id))
-    summary = (*_POSITION, *_BLUEPRINT_VISIBILITY)
-    chunk = min(_offset(params) + params.per_page, _MAX_CHUNK)
+    start, end = _offset(params), _offset(params) + params.per_page
+    # With a total to report every source is read to its end: in the largest requests.
+    chunk = end if params.skip_total else _MAX_CHUNK
     sources = [
         store.stream(
-            "blueprints", by, value, newest_first=newest_first, attributes=summary, chunk=chunk
+            "blueprints", by, value, newest_first=newest_first, attributes=_POSITION, chunk=chunk
         )
         for by, value in (("listing", "public"), ("owner", viewer.id))
     ]
-    sources.append(
-        iter(
-            _in_created_order(
-                store.batch_get("blueprints", subscribed, summary).values(), newest_first
-            )
-        )
-    )
-    visible = (
-        r
-        for r in _unique(heapq.merge(*sources, key=_position, reverse=newest_first))
-        if access.blueprint_visible(r, viewer, r["id"] in subscribed)
-    )
-    start, end = _offset(params), _offset(params) + params.per_page
+    own_subscriptions = store.batch_get("blueprints", subscribed, _POSITION).values()
+    sources.append(iter(sorted(own_subscriptions, key=_position, reverse=newest_first)))
+    merged = _unique(heapq.merge(*sources, key=_position, reverse=newest_first))
     ids: list[str] = []
     seen = 0
-    for record in visible:
+    for record in merged:
         if start <= seen < end:
             ids.append(record["id"])
         seen += 1
         if seen >= end and params.skip_total:
             break  # without a total to report, nothing past the page is read
-    return _whole(BLUEPRINTS, ids, params), -1 if params.skip_total else seen
+    return _whole(BLUEPRINTS, ids, params, viewer), -1 if params.skip_total else seen
 
 
 def _in_memory(
@@ -146,7 +138,7 @@ def _in_memory(
         needed = {*_POSITION, *referenced_names(params.filter), *(name for name, _ in params.sort)}
         needed.add(collection.owner_field or "id")
         if collection is BLUEPRINTS:
-            needed.update((*_BLUEPRINT_VISIBILITY, "users"))
+            needed.update(("owner", "private", "users"))  # the view rule
         needed &= STORED_ATTRIBUTES[collection.name]
     candidates = [
         access.as_searched_by(collection, r, viewer)
@@ -158,22 +150,22 @@ def _in_memory(
     start = _offset(params)
     page = candidates[start : start + params.per_page]
     if needed is not None:
-        page = _whole(collection, [r["id"] for r in page], params)
+        page = _whole(collection, [r["id"] for r in page], params, viewer)
     return page, len(candidates)
 
 
-def _whole(collection: Collection, ids: list[str], params: ListParams) -> list[Record]:
-    """The page's records read in full (or as far as the answer shows), in page order."""
+def _whole(
+    collection: Collection, ids: list[str], params: ListParams, viewer: Viewer
+) -> list[Record]:
+    """The page's records read in full (or as far as the answer shows), in page order, and
+    still visible to the caller as read now."""
     found = store.batch_get(collection.name, ids, returned_attributes(collection, params))
-    return [found[i] for i in ids if i in found]
+    records = (found[i] for i in ids if i in found)
+    return [r for r in records if access.can_view(collection, r, viewer)]
 
 
 def _position(record: Record) -> tuple[str, str]:
     return (record["created"], record["id"])
-
-
-def _in_created_order(records: Iterable[Record], newest_first: bool) -> list[Record]:
-    return sorted(records, key=_position, reverse=newest_first)
 
 
 def _unique(records: Iterator[Record]) -> Iterator[Record]:
