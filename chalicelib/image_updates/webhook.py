@@ -11,8 +11,10 @@ secret. Three kinds of caller:
   record's own policy, as on any tick; the caller learns nothing, not even whether the id
   exists (one fixed answer), and causes no registry request of its own.
 
-All three share the per-autoUpdate cooldown: a call inside it runs nothing (owner and
-secret callers get 429, an id-only caller the same fixed answer).
+Owner and secret calls share a per-autoUpdate cooldown (a call inside it gets 429). An
+id-only call takes no part in it — anyone who has seen the URL could otherwise keep the
+secret's CI call at 429 — and needs none: it only moves the next check earlier, and a tick
+checks a due record once, so repeating it changes nothing.
 """
 
 from __future__ import annotations
@@ -35,12 +37,10 @@ CHECK_REQUESTED = {"message": "A check was requested; it runs on the next schedu
 
 
 def request_check(auto_update_id: str) -> dict[str, str]:
-    """The id-only call: make the autoUpdate due now unless a call came within the
-    cooldown. Two conditional writes, no read, one answer whatever the id."""
+    """The id-only call: make the autoUpdate due now. One conditional write whether the id
+    exists or not, no read, one answer whatever the id."""
     if values.is_record_id(auto_update_id):
-        now = values.now()
-        if store.claim_webhook_call(auto_update_id, now, _cooldown_start(now)):
-            store.record_check(auto_update_id, {"nextCheck": now})
+        store.make_due(auto_update_id, values.now())
     return CHECK_REQUESTED
 
 

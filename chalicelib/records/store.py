@@ -652,6 +652,13 @@ def record_check(auto_update_id: str, status: dict[str, str]) -> bool:
     return _update_if(auto_update_id, actions)
 
 
+def make_due(auto_update_id: str, now: str) -> bool:
+    """Move an autoUpdate's next check to ``now`` if it was later; False if it is gone or
+    already due (nothing else of the record changes)."""
+    due = AutoUpdateModel.nextCheck
+    return _update_if(auto_update_id, [due.set(now)], due > now)
+
+
 def claim_webhook_call(auto_update_id: str, now: str, not_since: str) -> bool:
     """Record a webhook call unless another was recorded after ``not_since``."""
     last = AutoUpdateModel.lastWebhook
