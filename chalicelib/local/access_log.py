@@ -36,7 +36,11 @@ def loggable_target(path: str, query_string: str) -> str:
     if not query_string:
         return path
     pairs = urllib.parse.parse_qsl(query_string, keep_blank_values=True)
-    shown = [(name, REDACTED if _sensitive(name) else value) for name, value in pairs]
+    # A bare ``?<jwt>`` arrives as a name without a value: never shown either.
+    shown = [
+        (REDACTED, "") if not value else (name, REDACTED if _sensitive(name) else value)
+        for name, value in pairs
+    ]
     return f"{path}?{urllib.parse.urlencode(shown, safe='*,')}"
 
 

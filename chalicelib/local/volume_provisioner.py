@@ -153,3 +153,5 @@ class VolumeProvisioner:
                 self.sync()
             except OSError as error:  # the API server is restarting or gone: next pass
                 logger.debug("volume provisioner pass failed: %s", error)
+            except Exception:  # noqa: BLE001 - a bad pass must not end the thread: claims would wait forever
+                logger.warning("volume provisioner pass failed", exc_info=True)

@@ -17,6 +17,7 @@ Three plans, cheapest first (their costs are in README "Performance"):
 
 from __future__ import annotations
 
+import functools
 import heapq
 from collections.abc import Iterator
 
@@ -116,9 +117,10 @@ def _merged_blueprints(
         )
         for by, value in (("listing", "public"), ("owner", viewer.id))
     ]
+    position = _newest_first if newest_first else _oldest_first
     own_subscriptions = store.batch_get("blueprints", subscribed, _POSITION).values()
-    sources.append(iter(sorted(own_subscriptions, key=_position, reverse=newest_first)))
-    merged = _unique(heapq.merge(*sources, key=_position, reverse=newest_first))
+    sources.append(iter(sorted(own_subscriptions, key=position)))
+    merged = _unique(heapq.merge(*sources, key=position))
     ids: list[str] = []
     seen = 0
     for record in merged:
@@ -164,8 +166,27 @@ def _whole(
     return [r for r in records if access.can_view(collection, r, viewer)]
 
 
-def _position(record: Record) -> tuple[str, str]:
+@functools.total_ordering
+class _Descending:
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Descending) and self.value == other.value
+
+    def __lt__(self, other: _Descending) -> bool:
+        return self.value > other.value
+
+
+# Ties in ``created`` go by id ascending either way, as ``listing.order`` sorts them.
+def _oldest_first(record: Record) -> tuple[str, str]:
     return (record["created"], record["id"])
+
+
+def _newest_first(record: Record) -> tuple[_Descending, str]:
+    return (_Descending(record["created"]), record["id"])
 
 
 def _unique(records: Iterator[Record]) -> Iterator[Record]:

@@ -23,8 +23,9 @@ def wait_for(
     timeout: float = DEFAULT_TIMEOUT,
     retry_on: tuple[type[BaseException], ...] = (),
 ) -> T:
-    """Poll ``fn`` until it returns something truthy; an exception of ``retry_on`` (say a
-    404 before the object exists) counts as "not yet". Fails after ``timeout`` seconds."""
+    """Poll ``fn`` until it returns something truthy; a Kubernetes 404 (the object does not
+    exist yet) or an exception of ``retry_on`` counts as "not yet". Any other error fails at
+    once: a 403 is a missing permission, not something to wait out. Fails after ``timeout``."""
     from kubernetes.client.rest import ApiException
 
     deadline = time.monotonic() + timeout
@@ -32,7 +33,11 @@ def wait_for(
     while time.monotonic() < deadline:
         try:
             last = fn()
-        except (ApiException, *retry_on) as err:
+        except ApiException as err:
+            if err.status != 404:
+                raise
+            last = repr(err)
+        except retry_on as err:
             last = repr(err)
         else:
             if last:
