@@ -158,20 +158,26 @@ def _table(collection: str) -> str:
     return model_for(collection).Meta.table_name
 
 
-def _indexes_by_hash_key(model: type[Model]) -> dict[str, str]:
+def _indexes_by_hash_key(model: type[Model], projection: str) -> dict[str, str]:
     return {
         index._hash_key_attribute().attr_name: name
         for name, index in model._indexes.items()
-        if index.Meta.projection.projection_type == "ALL"
+        if index.Meta.projection.projection_type == projection
     }
 
 
-# Per collection: the attribute a record-holding index is partitioned by -> that index.
-_INDEXES = {name: _indexes_by_hash_key(model) for name, model in RECORD_MODELS.items()}
+# Per collection: the attribute a record-holding index is partitioned by -> that index, and
+# the keys-only twin to count and skip on where there is one (same keys, same order).
+_INDEXES = {name: _indexes_by_hash_key(model, "ALL") for name, model in RECORD_MODELS.items()}
+_POSITIONS = {name: _indexes_by_hash_key(m, "KEYS_ONLY") for name, m in RECORD_MODELS.items()}
 
 
 def _index(collection: str, by: str) -> str:
     return _INDEXES[collection][by]
+
+
+def _positions(collection: str, by: str) -> str:
+    return _POSITIONS[collection].get(by) or _index(collection, by)
 
 
 def get(collection: str, record_id: str, attributes: Attributes = None) -> Record | None:
@@ -253,8 +259,9 @@ def query_page(
     index = _index(collection, by)
     if start is None and offset:
         skipped = 0
+        positions = _positions(collection, by)
         for _, count, last in _query(
-            collection, index, (by, value), newest_first, limit=offset, count_only=True
+            collection, positions, (by, value), newest_first, limit=offset, count_only=True
         ):
             skipped, start = skipped + count, last
         if skipped < offset or start is None:
@@ -276,7 +283,7 @@ def query_page(
 
 def count(collection: str, by: str, value: str) -> int:
     """How many records a relation holds, counted by DynamoDB (``Select=COUNT``)."""
-    pages = _query(collection, _index(collection, by), (by, value), True, count_only=True)
+    pages = _query(collection, _positions(collection, by), (by, value), True, count_only=True)
     return sum(n for _, n, _ in pages)
 
 

@@ -6,6 +6,7 @@ from (and checked against) ``table_definitions()``, so the models stay the singl
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pynamodb.models import Model
@@ -15,14 +16,66 @@ from chalicelib.records.models import ALL_MODELS
 
 
 def create_missing_tables() -> list[str]:
-    """Create every table that does not exist yet; return the names created."""
-    store.connection()  # binds models to the configured endpoint and prefix
+    """Create every table that does not exist yet, and every index a model has gained since
+    its table was made (a local database kept across upgrades); return what was made."""
+    connection = store.connection()  # binds models to the configured endpoint and prefix
     created = []
     for model in ALL_MODELS:
         if not model.exists():
             model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
             created.append(model.Meta.table_name)
+        else:
+            created += _add_missing_indexes(connection.client, model)
     return created
+
+
+def _add_missing_indexes(client: Any, model: type[Model]) -> list[str]:
+    """One UpdateTable per missing index (DynamoDB builds one at a time), waiting for each
+    to be active before the next."""
+    table = model.Meta.table_name
+    schema = model._get_schema()
+    described = client.describe_table(TableName=table)["Table"]
+    present = {index["IndexName"] for index in described.get("GlobalSecondaryIndexes", [])}
+    added = []
+    for index in schema["global_secondary_indexes"]:
+        name = index["index_name"]
+        if name in present:
+            continue
+        used = {key["AttributeName"] for key in index["key_schema"]}
+        client.update_table(
+            TableName=table,
+            AttributeDefinitions=[
+                a for a in schema["attribute_definitions"] if a["AttributeName"] in used
+            ],
+            GlobalSecondaryIndexUpdates=[
+                {
+                    "Create": {
+                        "IndexName": name,
+                        "KeySchema": _hash_key_first(index["key_schema"]),
+                        "Projection": index["projection"],
+                    }
+                }
+            ],
+        )
+        _wait_until_active(client, table, name)
+        added.append(f"{table}.{name}")
+    return added
+
+
+def _hash_key_first(keys: list[dict[str, str]]) -> list[dict[str, str]]:
+    """DynamoDB Local refuses a key schema that does not name the hash key first."""
+    return sorted(keys, key=lambda key: key["KeyType"] != "HASH")
+
+
+def _wait_until_active(client: Any, table: str, index: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        described = client.describe_table(TableName=table)["Table"]
+        states = {i["IndexName"]: i["IndexStatus"] for i in described["GlobalSecondaryIndexes"]}
+        if states.get(index) == "ACTIVE":
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"index {index} of {table} not active after {timeout:.0f} s")
 
 
 def delete_all_tables() -> None:

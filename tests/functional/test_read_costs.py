@@ -4,6 +4,7 @@ one request (all counted at the botocore layer)."""
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -270,3 +271,49 @@ def test_an_unreachable_database_is_a_503_on_reads(
         store.bind(get_settings())
     assert (listed.status, viewed.status) == (503, 503), (listed.body, viewed.body)
     assert listed.body["code"] == 503
+
+
+def test_tables_made_before_an_index_existed_get_it_at_start(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A local database kept across upgrades: the start adds the keys-only index lists now
+    count on, and the list works on it."""
+    import boto3
+
+    from chalicelib.records import store
+    from chalicelib.records.models import RolloutModel
+    from chalicelib.records.tables import create_missing_tables, delete_all_tables
+    from chalicelib.settings import get_settings
+
+    monkeypatch.setenv("TABLE_PREFIX", f"old{uuid.uuid4().hex[:8]}-")
+    get_settings.cache_clear()
+    store.bind(get_settings())
+    client = boto3.client("dynamodb", endpoint_url=get_settings().dynamodb_endpoint)
+    schema = RolloutModel._get_schema()
+    older = [i for i in schema["global_secondary_indexes"] if i["index_name"] != "by-user-keys"]
+    client.create_table(
+        TableName=RolloutModel.Meta.table_name,
+        KeySchema=schema["key_schema"],
+        AttributeDefinitions=schema["attribute_definitions"],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": i["index_name"],
+                "KeySchema": sorted(i["key_schema"], key=lambda k: k["KeyType"] != "HASH"),
+                "Projection": i["projection"],
+            }
+            for i in older
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    try:
+        made = create_missing_tables()
+        assert f"{RolloutModel.Meta.table_name}.by-user-keys" in made
+        described = client.describe_table(TableName=RolloutModel.Meta.table_name)["Table"]
+        assert "by-user-keys" in {i["IndexName"] for i in described["GlobalSecondaryIndexes"]}
+        assert store.count("rollouts", "user", "u" * 15) == 0
+        assert create_missing_tables() == []
+    finally:
+        delete_all_tables()
+        monkeypatch.undo()
+        get_settings.cache_clear()
+        store.bind(get_settings())
