@@ -281,6 +281,14 @@ def query_page(
     return records, pages[-1][2] if pages else None
 
 
+def holds_any(collection: str, by: str, value: str) -> bool:
+    """Whether a relation holds a record at all: one key read, whatever its size."""
+    records, _ = query_page(
+        collection, by, value, newest_first=False, offset=0, limit=1, attributes=("id",)
+    )
+    return bool(records)
+
+
 def count(collection: str, by: str, value: str) -> int:
     """How many records a relation holds, counted by DynamoDB (``Select=COUNT``)."""
     pages = _query(collection, _positions(collection, by), (by, value), True, count_only=True)

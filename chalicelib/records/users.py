@@ -152,7 +152,7 @@ def delete_user(record_id: str, viewer: Viewer) -> None:
     user = fetch(USERS, record_id, viewer)
     if not access.owns(USERS, user, viewer):
         raise NotFound()
-    if store.query("projects", "user", user["id"]) or store.query(
+    if store.holds_any("projects", "user", user["id"]) or store.holds_any(
         "blueprints", "owner", user["id"]
     ):
         raise BadRequest(STILL_OWNS)

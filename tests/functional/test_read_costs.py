@@ -317,3 +317,15 @@ def test_tables_made_before_an_index_existed_get_it_at_start(
         monkeypatch.undo()
         get_settings.cache_clear()
         store.bind(get_settings())
+
+
+def test_an_account_that_still_owns_records_is_refused_reading_one_key(api: Api, make_user) -> None:
+    user = make_user()
+    projects = [make_project(api, user, f"p{i}") for i in range(4)]
+    with items_read() as seen:
+        refused = api.delete(f"{records('users')}/{user.id}", token=user.token)
+    assert refused.status == 400 and "still owns" in refused.body["message"]
+    assert seen["Query"] == 1  # one key of one project, not all four
+    for project in projects:
+        assert api.delete(f"{records('projects')}/{project['id']}", token=user.token).status == 204
+    assert api.delete(f"{records('users')}/{user.id}", token=user.token).status == 204
