@@ -82,10 +82,15 @@ def can_view(collection: Collection, record: Record, viewer: Viewer) -> bool:
 
 
 def list_candidates(
-    collection: Collection, viewer: Viewer, attributes: Iterable[str] | None = None
+    collection: Collection,
+    viewer: Viewer,
+    attributes: Iterable[str] | None = None,
+    where: dict[str, str | bool] | None = None,
 ) -> list[Record]:
     """Every record the caller may list, fetched by key or index only, with ``attributes``
-    only (None: whole records; the users collection is always read whole)."""
+    only (None: whole records; the users collection is always read whole). ``where`` lets
+    DynamoDB drop records of the caller's own partition that cannot match; a hint: callers
+    still apply their filter."""
     if not viewer.authenticated:
         return []
     if collection is USERS:
@@ -100,7 +105,9 @@ def list_candidates(
         found.update(store.batch_get("blueprints", subscribed, attributes))
         return [r for r in found.values() if can_view(collection, r, viewer)]
     assert collection.owner_field is not None  # noqa: S101 - every other collection has one
-    return store.query(collection.name, collection.owner_field, viewer.id, attributes=attributes)
+    return store.query(
+        collection.name, collection.owner_field, viewer.id, attributes=attributes, where=where
+    )
 
 
 def as_searched_by(collection: Collection, record: Record, viewer: Viewer) -> Record:

@@ -118,7 +118,7 @@ class _Parser:
     def operand(self) -> Callable[[dict[str, Any]], Any]:
         token = self.take()
         if token.kind == "string":
-            literal = re.sub(r"\\(.)", r"\1", token.text[1:-1])
+            literal = _string(token)
             return lambda _r: literal
         if token.kind == "number":
             number = float(token.text) if "." in token.text else int(token.text)
@@ -205,6 +205,44 @@ def _comparison(
     operator: str, left: Callable[[dict[str, Any]], Any], right: Callable[[dict[str, Any]], Any]
 ) -> Predicate:
     return lambda record: _compare(operator, left(record), right(record))
+
+
+def _string(token: _Token) -> str:
+    return re.sub(r"\\(.)", r"\1", token.text[1:-1])
+
+
+# Fields whose stored value DynamoDB compares with a quoted string exactly as the filter
+# does (text, byte for byte): for these, and for bools, ``=`` can be left to DynamoDB.
+_EXACT_TEXT = (FieldType.TEXT, FieldType.RELATION, FieldType.DATE)
+
+
+def required_equalities(text: str, collection: Collection) -> dict[str, str | bool]:
+    """``field = value`` terms every match must satisfy, for DynamoDB to drop the records
+    that fail them before they are sent (a ``FilterExpression``). Only when the filter is
+    one conjunction without parentheses, and only for a text, single-relation or date
+    field against a non-empty quoted string or a bool field against true/false. The
+    compiled filter still decides: this only narrows what is read."""
+    tokens = _tokens(text)
+    if any(t.kind == "paren" or t.text == "||" for t in tokens):
+        return {}
+    terms: list[list[_Token]] = [[]]
+    for token in tokens:
+        if token.text == "&&":
+            terms.append([])
+        else:
+            terms[-1].append(token)
+    found: dict[str, str | bool] = {}
+    for term in terms:
+        if len(term) != 3 or term[1].text != "=" or term[0].kind != "name":
+            continue
+        field, value = collection.field(term[0].text), term[2]
+        if field is None or field.multiple:
+            continue
+        if field.type in _EXACT_TEXT and value.kind == "string" and _string(value):
+            found[field.name] = _string(value)
+        elif field.type is FieldType.BOOL and value.text in ("true", "false"):
+            found[field.name] = value.text == "true"
+    return found
 
 
 def referenced_names(text: str) -> frozenset[str]:

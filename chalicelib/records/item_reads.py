@@ -159,13 +159,15 @@ def query_pages(
     attributes: Iterable[str] | None = None,
     count_only: bool = False,
     condition: tuple[str, dict[str, str], dict[str, Any]] | None = None,
+    where: dict[str, str | bool] | None = None,
 ) -> Iterator[tuple[list[RawItem], int, dict[str, Any] | None]]:
     """Query an index partition in index order; yields ``(items, count, last_key)`` per
     request (of at most ``page_size`` items) until ``limit`` items were evaluated or the
     partition ends. A generator: nothing more is read than the caller consumes.
 
     ``count_only`` asks for ``Select=COUNT``: positions and totals without item data.
-    ``condition`` adds a range-key condition ``(expression, names, values)``."""
+    ``condition`` adds a range-key condition ``(expression, names, values)``; ``where``
+    attribute equalities DynamoDB checks before sending an item (``FilterExpression``)."""
     names = {"#k": key[0]}
     values: dict[str, Any] = {":k": {"S": key[1]}}
     expression = "#k = :k"
@@ -179,6 +181,13 @@ def query_pages(
         "ExpressionAttributeValues": values,
         "ScanIndexForward": forward,
     }
+    if where:
+        tests = []
+        for i, (name, value) in enumerate(sorted(where.items())):
+            names[f"#w{i}"] = name
+            values[f":w{i}"] = {"BOOL": value} if isinstance(value, bool) else {"S": value}
+            tests.append(f"#w{i} = :w{i}")
+        request["FilterExpression"] = " AND ".join(tests)
     projection = _projection(attributes)
     request["ExpressionAttributeNames"] = {
         **names,

@@ -11,8 +11,9 @@ Three plans, cheapest first (their costs are in README "Performance"):
   three sources streamed in ``created`` order with a few attributes each, merged and
   de-duplicated until the page is reached; only the page's records are read whole.
 - **In memory** (a filter, another sort, ``@random``, and the users collection): every
-  candidate is read with only the attributes the filter and sort need, then sorted and
-  sliced here; only the page's records are read whole.
+  candidate is read with only the attributes the filter and sort need — DynamoDB already
+  dropping those that fail the filter's plain ``field = value`` terms — then filtered,
+  sorted and sliced here; only the page's records are read whole.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Iterator
 from chalicelib.records import access, page_cursors, store
 from chalicelib.records.access import Viewer
 from chalicelib.records.expand import parse_paths
-from chalicelib.records.filter import referenced_names
+from chalicelib.records.filter import referenced_names, required_equalities
 from chalicelib.records.item_codec import STORED_ATTRIBUTES
 from chalicelib.records.listing import ListParams, order
 from chalicelib.records.schema import BLUEPRINTS, USERS, Collection
@@ -142,9 +143,10 @@ def _in_memory(
         if collection is BLUEPRINTS:
             needed.update(("owner", "private", "users"))  # the view rule
         needed &= STORED_ATTRIBUTES[collection.name]
+    where = required_equalities(params.filter, collection) if params.predicate else None
     candidates = [
         access.as_searched_by(collection, r, viewer)
-        for r in access.list_candidates(collection, viewer, needed)
+        for r in access.list_candidates(collection, viewer, needed, where)
     ]
     if params.predicate is not None:
         candidates = [r for r in candidates if params.predicate(r)]

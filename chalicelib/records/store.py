@@ -232,11 +232,22 @@ def _query(
 
 
 def query(
-    collection: str, by: str, value: str, newest_first: bool = True, attributes: Attributes = None
+    collection: str,
+    by: str,
+    value: str,
+    newest_first: bool = True,
+    attributes: Attributes = None,
+    where: dict[str, str | bool] | None = None,
 ) -> list[Record]:
-    """All records whose relation ``by`` (user, project, deployment, owner) equals ``value``."""
+    """All records whose relation ``by`` (user, project, deployment, owner) equals ``value``
+    (and, with ``where``, whose attributes equal those values)."""
     pages = _query(
-        collection, _index(collection, by), (by, value), newest_first, attributes=attributes
+        collection,
+        _index(collection, by),
+        (by, value),
+        newest_first,
+        attributes=attributes,
+        where=where,
     )
     return [record for records, _, _ in pages for record in records]
 

@@ -329,3 +329,24 @@ def test_an_account_that_still_owns_records_is_refused_reading_one_key(api: Api,
     for project in projects:
         assert api.delete(f"{records('projects')}/{project['id']}", token=user.token).status == 204
     assert api.delete(f"{records('users')}/{user.id}", token=user.token).status == 204
+
+
+def test_plain_filter_terms_are_left_to_dynamodb(api: Api, make_user) -> None:
+    user = make_user()
+    names = ["alpha", "beta", "alpha", "gamma", "alpha"]
+    for name in names:
+        make_project(api, user, name)
+    with items_read() as seen:
+        body = api.get(
+            records("projects") + "?filter=name%3D%27alpha%27%20%26%26%20tags~%27a%27&perPage=2",
+            token=user.token,
+        ).body
+    assert body["totalItems"] == 3 and len(body["items"]) == 2
+    assert {i["name"] for i in body["items"]} == {"alpha"}
+    # DynamoDB sent only the 3 matches (then the page of 2 is read whole), not all 5.
+    assert (seen["Query"], seen["BatchGetItem"]) == (3, 2)
+    either = api.get(
+        records("projects") + "?filter=name%3D%27beta%27%20||%20name%3D%27gamma%27",
+        token=user.token,
+    ).body
+    assert sorted(i["name"] for i in either["items"]) == ["beta", "gamma"]
