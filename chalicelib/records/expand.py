@@ -11,7 +11,8 @@ from typing import Any
 
 from chalicelib.records import store
 from chalicelib.records.access import Viewer, can_view
-from chalicelib.records.schema import COLLECTIONS, Collection
+from chalicelib.records.item_codec import STORED_ATTRIBUTES
+from chalicelib.records.schema import BLUEPRINTS, COLLECTIONS, USERS, Collection
 from chalicelib.records.serialize import export
 from chalicelib.records.store import Record
 
@@ -54,30 +55,79 @@ def _resolves(collection: Collection, parts: list[str]) -> bool:
     return True
 
 
+def shown_attributes(
+    collection: Collection, fields: Tree | None, expand: Tree
+) -> frozenset[str] | None:
+    """The stored attributes an answer shows of a record at this level of ``?fields=``
+    (None: all of them), and what the rules and the expand tree need of it: so
+    ``?fields=id,name`` neither reads nor decompresses a manifest."""
+    if not fields or "*" in fields:
+        return None
+    wanted = set(fields) | set(expand) | {"id", "created", collection.owner_field or "id"}
+    if collection is BLUEPRINTS:
+        wanted.update(("private", "users"))
+    if collection is USERS:
+        wanted.add("emailVisibility")
+    return frozenset(wanted & STORED_ATTRIBUTES[collection.name])
+
+
+_HIDDEN: Any = object()
+
+
+def _fields_of(fields: Tree | None, name: str) -> Any:
+    """What ``?fields=`` (the tree at the expanding record's level) shows of relation
+    ``name``'s expansion: None for all of it, its tree, or ``_HIDDEN``."""
+    if fields is None:
+        return None
+    if "expand" not in fields:
+        return None if "*" in fields else _HIDDEN
+    shown = fields["expand"]
+    if not shown or "*" in shown and name not in shown:
+        return None
+    return (shown[name] or None) if name in shown else _HIDDEN
+
+
 def expand_records(
-    collection: Collection, records: list[Record], tree: Tree, viewer: Viewer
+    collection: Collection,
+    records: list[Record],
+    tree: Tree,
+    viewer: Viewer,
+    fields: Tree | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Per record id, the ``expand`` object to attach (records without one are absent).
-    Every relation of one level is read in the same BatchGetItem requests."""
+    Every relation of one level is read in the same BatchGetItem requests, with only the
+    attributes ``fields`` (the ``?fields=`` tree at this level) shows; a relation it does
+    not show is not read."""
     relations = []
     wanted: dict[str, set[str]] = {}
+    projections: dict[str, frozenset[str] | None] = {}
     for name, subtree in tree.items():
         field = collection.field(name)
-        if field is None or field.target is None:
+        shown = _fields_of(fields, name)
+        if field is None or field.target is None or shown is _HIDDEN:
             continue  # parse_expand only keeps relation paths
         ids = {i for r in records for i in _ids(r.get(name))}
-        if ids:
-            relations.append((name, subtree, field, COLLECTIONS[field.target], ids))
-            wanted.setdefault(field.target, set()).update(ids)
-    fetched = store.batch_get_many(wanted) if wanted else {}
+        if not ids:
+            continue
+        target = COLLECTIONS[field.target]
+        relations.append((name, subtree, field, target, ids, shown))
+        wanted.setdefault(target.name, set()).update(ids)
+        attributes = shown_attributes(target, shown, subtree)
+        if target.name in projections:
+            before = projections[target.name]
+            attributes = None if before is None or attributes is None else before | attributes
+        projections[target.name] = attributes
+    fetched = store.batch_get_many(wanted, projections) if wanted else {}
     result: dict[str, dict[str, Any]] = {}
-    for name, subtree, field, target, ids in relations:
+    for name, subtree, field, target, ids, shown in relations:
         found = {
             i: r
             for i, r in fetched[target.name].items()
             if i in ids and can_view(target, r, viewer)
         }
-        nested = expand_records(target, list(found.values()), subtree, viewer) if subtree else {}
+        nested = (
+            expand_records(target, list(found.values()), subtree, viewer, shown) if subtree else {}
+        )
         exported = {i: export(target, r, viewer, nested.get(i)) for i, r in found.items()}
         for record in records:
             value = record.get(name)

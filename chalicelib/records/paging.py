@@ -24,7 +24,7 @@ from collections.abc import Iterator
 
 from chalicelib.records import access, page_cursors, store
 from chalicelib.records.access import Viewer
-from chalicelib.records.expand import parse_paths
+from chalicelib.records.expand import parse_paths, shown_attributes
 from chalicelib.records.filter import referenced_names, required_equalities
 from chalicelib.records.item_codec import STORED_ATTRIBUTES
 from chalicelib.records.listing import ListParams, order
@@ -64,16 +64,8 @@ def index_order(params: ListParams) -> bool | None:
 
 
 def returned_attributes(collection: Collection, params: ListParams) -> frozenset[str] | None:
-    """The stored attributes the answer shows (None: all), so ``?fields=id,name`` does not
-    read, decompress and parse manifests. Rules and expand keep what they need."""
-    tree = parse_paths(params.fields)
-    if not tree or "*" in tree:
-        return None
-    wanted = set(tree) | set(params.expand) | set(_POSITION)
-    wanted.add(collection.owner_field or "id")
-    if collection is BLUEPRINTS:
-        wanted.update(("private", "users"))
-    return frozenset(wanted & STORED_ATTRIBUTES[collection.name])
+    """The stored attributes the answer shows of the page's records (None: all)."""
+    return shown_attributes(collection, parse_paths(params.fields), params.expand)
 
 
 def _offset(params: ListParams) -> int:

@@ -15,7 +15,7 @@ from chalicelib.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound
 from chalicelib.records import access, cascade, paging, store, values
 from chalicelib.records.access import Viewer
 from chalicelib.records.attachments import files_saved
-from chalicelib.records.expand import expand_records, parse_expand
+from chalicelib.records.expand import expand_records, parse_expand, parse_paths
 from chalicelib.records.listing import parse_list_params, pick_fields
 from chalicelib.records.references import check_references
 from chalicelib.records.schema import BLUEPRINTS, Collection, find_collection
@@ -73,7 +73,8 @@ def render(
 ) -> dict[str, Any]:
     """One record as JSON with the request's ``expand`` and ``fields`` applied."""
     tree = parse_expand(query.get("expand", ""), collection)
-    expansion = expand_records(collection, [record], tree, viewer) if tree else {}
+    fields = parse_paths(query.get("fields", "")) or None
+    expansion = expand_records(collection, [record], tree, viewer, fields) if tree else {}
     data = export(collection, record, viewer, expansion.get(record["id"]))
     return pick_fields(data, query.get("fields", ""))
 
@@ -82,7 +83,10 @@ def list_records(name: str, query: dict[str, str], viewer: Viewer) -> dict[str, 
     collection = collection_or_404(name)
     params = parse_list_params(query, collection)
     page, total = paging.read_page(collection, params, viewer)
-    expansion = expand_records(collection, page, params.expand, viewer) if params.expand else {}
+    fields = parse_paths(params.fields) or None
+    expansion = (
+        expand_records(collection, page, params.expand, viewer, fields) if params.expand else {}
+    )
     items = [
         pick_fields(export(collection, r, viewer, expansion.get(r["id"])), params.fields)
         for r in page

@@ -350,3 +350,47 @@ def test_plain_filter_terms_are_left_to_dynamodb(api: Api, make_user) -> None:
         token=user.token,
     ).body
     assert sorted(i["name"] for i in either["items"]) == ["beta", "gamma"]
+
+
+def test_expand_reads_only_what_fields_shows(api: Api, make_user) -> None:
+    from botocore.client import BaseClient
+
+    user = make_user()
+    blueprint = api.post(
+        records("blueprints"),
+        {"name": "bp", "manifest": {"spec": {"image": {"tag": "1"}}}, "owner": user.id},
+        token=user.token,
+    ).body
+    project = make_project(api, user)
+    deployment = api.post(
+        records("deployments"),
+        {"name": "web", "user": user.id, "project": project["id"], "blueprint": blueprint["id"]},
+        token=user.token,
+    ).body
+    sent: list[dict] = []
+    original = BaseClient._make_api_call
+
+    def spy(client: BaseClient, operation: str, params: dict) -> object:
+        if operation == "BatchGetItem":
+            sent.append(params)
+        return original(client, operation, params)
+
+    base = records("deployments") + "?expand=blueprint,project"
+    BaseClient._make_api_call = spy  # type: ignore[method-assign]
+    try:
+        named = api.get(base + "&fields=id,expand.blueprint.name", token=user.token).body
+        hidden = api.get(base + "&fields=id,name", token=user.token).body
+        whole = api.get(base, token=user.token).body
+    finally:
+        BaseClient._make_api_call = original  # type: ignore[method-assign]
+    assert named["items"] == [{"id": deployment["id"], "expand": {"blueprint": {"name": "bp"}}}]
+    assert hidden["items"] == [{"id": deployment["id"], "name": "web"}]
+    assert whole["items"][0]["expand"]["blueprint"]["manifest"] == blueprint["manifest"]
+    # The first read the blueprint without its manifest, and not the project; the second
+    # read no relation at all; the third read both whole.
+    assert len(sent) == 2
+    first = next(iter(sent[0]["RequestItems"].values()))
+    assert len(sent[0]["RequestItems"]) == 1
+    assert "manifest" not in first["ExpressionAttributeNames"].values()
+    assert all("ProjectionExpression" not in e for e in sent[1]["RequestItems"].values())
+    assert len(sent[1]["RequestItems"]) == 2
