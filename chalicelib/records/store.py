@@ -241,6 +241,8 @@ def query(
 ) -> list[Record]:
     """All records whose relation ``by`` (user, project, deployment, owner) equals ``value``
     (and, with ``where``, whose attributes equal those values)."""
+    # A FilterExpression may not name the index's keys: the partition is already ``value``.
+    where = {k: v for k, v in (where or {}).items() if k not in (by, "created")} or None
     pages = _query(
         collection,
         _index(collection, by),
@@ -270,10 +272,7 @@ def query_page(
     index = _index(collection, by)
     if start is None and offset:
         skipped = 0
-        positions = _positions(collection, by)
-        for _, count, last in _query(
-            collection, positions, (by, value), newest_first, limit=offset, count_only=True
-        ):
+        for count, last in _counted(collection, by, value, newest_first, limit=offset):
             skipped, start = skipped + count, last
         if skipped < offset or start is None:
             return [], None
@@ -302,8 +301,27 @@ def holds_any(collection: str, by: str, value: str) -> bool:
 
 def count(collection: str, by: str, value: str) -> int:
     """How many records a relation holds, counted by DynamoDB (``Select=COUNT``)."""
-    pages = _query(collection, _positions(collection, by), (by, value), True, count_only=True)
-    return sum(n for _, n, _ in pages)
+    return sum(n for n, _ in _counted(collection, by, value, True))
+
+
+def _counted(
+    collection: str, by: str, value: str, newest_first: bool, limit: int | None = None
+) -> list[tuple[int, dict[str, Any] | None]]:
+    """``Select=COUNT`` pages (count, last key) on the keys-only twin of the index, or on
+    the index itself while the twin is missing or still being built (a table kept from
+    before it existed gets it at start: ``tables.create_missing_tables``)."""
+    key = (by, value)
+    positions, index = _positions(collection, by), _index(collection, by)
+    try:
+        pages = list(_query(collection, positions, key, newest_first, limit=limit, count_only=True))
+    except item_reads.ReadError as error:
+        # DynamoDB: ValidationException (no such index, or still backfilling); moto says
+        # ResourceNotFoundException. A missing table fails again below.
+        unusable = ("ValidationException", "ResourceNotFoundException")
+        if positions == index or error.cause_response_code not in unusable:
+            raise
+        pages = list(_query(collection, index, key, newest_first, limit=limit, count_only=True))
+    return [(count, last) for _, count, last in pages]
 
 
 def stream(

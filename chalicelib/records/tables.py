@@ -6,7 +6,6 @@ from (and checked against) ``table_definitions()``, so the models stay the singl
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from pynamodb.models import Model
@@ -30,8 +29,8 @@ def create_missing_tables() -> list[str]:
 
 
 def _add_missing_indexes(client: Any, model: type[Model]) -> list[str]:
-    """One UpdateTable per missing index (DynamoDB builds one at a time), waiting for each
-    to be active before the next."""
+    """Ask for every missing index (one UpdateTable each) without waiting for it to be
+    built: the reads that prefer it fall back to the full index meanwhile (``store``)."""
     table = model.Meta.table_name
     schema = model._get_schema()
     described = client.describe_table(TableName=table)["Table"]
@@ -57,7 +56,6 @@ def _add_missing_indexes(client: Any, model: type[Model]) -> list[str]:
                 }
             ],
         )
-        _wait_until_active(client, table, name)
         added.append(f"{table}.{name}")
     return added
 
@@ -65,17 +63,6 @@ def _add_missing_indexes(client: Any, model: type[Model]) -> list[str]:
 def _hash_key_first(keys: list[dict[str, str]]) -> list[dict[str, str]]:
     """DynamoDB Local refuses a key schema that does not name the hash key first."""
     return sorted(keys, key=lambda key: key["KeyType"] != "HASH")
-
-
-def _wait_until_active(client: Any, table: str, index: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        described = client.describe_table(TableName=table)["Table"]
-        states = {i["IndexName"]: i["IndexStatus"] for i in described["GlobalSecondaryIndexes"]}
-        if states.get(index) == "ACTIVE":
-            return
-        time.sleep(0.5)
-    raise TimeoutError(f"index {index} of {table} not active after {timeout:.0f} s")
 
 
 def delete_all_tables() -> None:
