@@ -201,9 +201,18 @@ def test_rollout_apply_status_metrics_events_logs(
     )
     selector = f"one-click.dev/deploymentId={deployment}"
 
-    def running_pod() -> str | None:
+    def running_pod(tag: str = "") -> str | None:
+        """A Running pod that is not being replaced (during a rolling update the old one
+        still runs for a while), of the image tag if given."""
         pods = core.list_namespaced_pod(project, label_selector=selector).items
-        return next((p.metadata.name for p in pods if p.status.phase == "Running"), None)
+        live = (
+            p
+            for p in pods
+            if p.status.phase == "Running"
+            and p.metadata.deletion_timestamp is None
+            and p.spec.containers[0].image.endswith(f":{tag}" if tag else "")
+        )
+        return next((p.metadata.name for p in live), None)
 
     pod_name = wait_for("a Running pod", running_pod)
 
@@ -243,7 +252,7 @@ def test_rollout_apply_status_metrics_events_logs(
             .image.endswith(":1.28")
         ),
     )
-    pod_name = wait_for("a Running pod after the update", running_pod)
+    pod_name = wait_for("a Running pod of 1.28", lambda: running_pod("1.28"))
 
     # Metrics: decimal cores and bytes; a Pending labelled pod without metrics is skipped.
     core.create_namespaced_pod(
