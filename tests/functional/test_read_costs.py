@@ -16,17 +16,25 @@ from api_client import Api, make_project, records
 SORTS = ("", "created", "-created")
 
 
+class Reads(Counter[str]):
+    """Items DynamoDB returned, by operation (COUNT answers carry none), and the requests."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+
 @contextmanager
-def items_read() -> Iterator[Counter[str]]:
-    """Whole or projected items DynamoDB returned, by operation (COUNT answers carry none)."""
+def items_read() -> Iterator[Reads]:
     from botocore.client import BaseClient
 
-    seen: Counter[str] = Counter()
+    seen = Reads()
     original = BaseClient._make_api_call
 
     def counting(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
         reply = original(client, operation, params)
         if client.meta.service_model.service_name == "dynamodb":
+            seen.sent.append((operation, params))
             seen[operation] += len(reply.get("Items", [])) + ("Item" in reply)
             seen[operation] += sum(len(v) for v in reply.get("Responses", {}).values())
             seen["requests"] += 1
@@ -358,8 +366,6 @@ def test_plain_filter_terms_are_left_to_dynamodb(api: Api, make_user) -> None:
 
 
 def test_expand_reads_only_what_fields_shows(api: Api, make_user) -> None:
-    from botocore.client import BaseClient
-
     user = make_user()
     blueprint = api.post(
         records("blueprints"),
@@ -372,22 +378,12 @@ def test_expand_reads_only_what_fields_shows(api: Api, make_user) -> None:
         {"name": "web", "user": user.id, "project": project["id"], "blueprint": blueprint["id"]},
         token=user.token,
     ).body
-    sent: list[dict] = []
-    original = BaseClient._make_api_call
-
-    def spy(client: BaseClient, operation: str, params: dict) -> object:
-        if operation == "BatchGetItem":
-            sent.append(params)
-        return original(client, operation, params)
-
     base = records("deployments") + "?expand=blueprint,project"
-    BaseClient._make_api_call = spy  # type: ignore[method-assign]
-    try:
+    with items_read() as seen:
         named = api.get(base + "&fields=id,expand.blueprint.name", token=user.token).body
         hidden = api.get(base + "&fields=id,name", token=user.token).body
         whole = api.get(base, token=user.token).body
-    finally:
-        BaseClient._make_api_call = original  # type: ignore[method-assign]
+    sent = [params for operation, params in seen.sent if operation == "BatchGetItem"]
     assert named["items"] == [{"id": deployment["id"], "expand": {"blueprint": {"name": "bp"}}}]
     assert hidden["items"] == [{"id": deployment["id"], "name": "web"}]
     assert whole["items"][0]["expand"]["blueprint"]["manifest"] == blueprint["manifest"]
