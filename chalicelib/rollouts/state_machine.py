@@ -34,6 +34,8 @@ logger = logging.getLogger("oneclick.rollouts")
 
 ENDDATE_ON_CREATE = "endDate is not allowed on create"
 _ATTEMPTS = 3
+# Rounds of "write what runs, read again" before leaving it to the newer writers.
+_CONVERGE_ROUNDS = 8
 # Ignore a pending mark younger than this: its request may still be on its way.
 RECONCILE_AFTER_SECONDS = 120
 
@@ -141,23 +143,33 @@ def _activate(
     except Exception:
         _undo_or_leave_pending(changed, project["id"], deployment["id"])
         raise
-    _converge(project["id"], deployment["id"], target["id"])
+    _converge(project["id"], deployment["id"], deployment["version"] + 1)
     return _confirm(target["id"])
 
 
-def _converge(project_id: str, deployment_id: str, ours: str | None) -> None:
+def _converge(project_id: str, deployment_id: str, written_at: int | None) -> None:
     """Concurrent requests may reach the cluster in another order than their transactions
-    committed. Each one, after its own cluster call (or its undo: ``ours=None``), makes the
-    cluster match whatever runs now; so whichever finishes last leaves the cluster right."""
-    deployment = store.get("deployments", deployment_id)
-    running = (deployment or {}).get("runningRollout", "")
-    if running == ours:
-        return
-    current = store.get("rollouts", running) if running else None
-    if current is not None and current["endDate"] == "":
-        cluster.apply_rollout(project_id, deployment_id, current["id"], current["manifest"])
-    elif deployment is not None:
-        cluster.delete_rollout(project_id, deployment_id)
+    committed. Each one, after its own cluster call (or its undo: ``written_at=None``),
+    makes the cluster show what runs now, then reads the deployment again: a cluster call
+    based on a version that has been overtaken meanwhile may have landed after the newer
+    one's, so it is repeated. Whoever stops has seen its write land before any newer
+    commit, and every newer committer converges after it: the last one leaves it right."""
+    for _ in range(_CONVERGE_ROUNDS):
+        deployment = store.get("deployments", deployment_id)
+        if deployment is None or deployment["version"] == written_at:
+            return  # a deleted deployment's resource goes with its cascade
+        running = deployment.get("runningRollout", "")
+        current = store.get("rollouts", running) if running else None
+        if current is not None and current["endDate"] == "":
+            cluster.apply_rollout(project_id, deployment_id, current["id"], current["manifest"])
+        else:
+            cluster.delete_rollout(project_id, deployment_id)
+        written_at = deployment["version"]
+    logger.warning(
+        "deployment %s kept changing while its cluster state was written; "
+        "the newer writers converge it",
+        deployment_id,
+    )
 
 
 def converge(project_id: str, deployment_id: str) -> None:
@@ -174,8 +186,10 @@ def _deactivate(before: Record, after: Record, project: Record, delete: bool) ->
         after, endDate=after["endDate"] or stamp, pendingKind="delete", pendingSince=stamp
     )
     updates = [("rollouts", before, stopped)]
+    written_at = None if deployment is None else deployment["version"]
     if deployment is not None and deployment.get("runningRollout") == before["id"]:
         updates.append(("deployments", deployment, dict(deployment, runningRollout="")))
+        written_at = deployment["version"] + 1
     try:
         store.write_together(updates=updates)
     except store.VersionConflict:
@@ -186,7 +200,7 @@ def _deactivate(before: Record, after: Record, project: Record, delete: bool) ->
     except Exception:
         _undo_or_leave_pending(changed, project["id"], before["deployment"])
         raise
-    _converge(project["id"], before["deployment"], "")
+    _converge(project["id"], before["deployment"], written_at)
     confirmed = _confirm(before["id"])
     if delete:
         store.delete_in_order([("rollouts", confirmed)])

@@ -57,6 +57,16 @@ def rollout(api: Api, user, project: dict, deployment: dict, manifest: dict) -> 
     )
 
 
+def rollout_body(user, deployment: dict, tag: str) -> dict:
+    """A rollout create body, for tests that call the state machine without HTTP."""
+    return {
+        "manifest": tagged(tag),
+        "project": deployment["project"],
+        "user": user.id,
+        "deployment": deployment["id"],
+    }
+
+
 def running(api: Api, user, deployment: dict) -> list[dict]:
     items = api.get(records("rollouts") + "?perPage=500", token=user.token).body["items"]
     return [r for r in items if r["deployment"] == deployment["id"] and r["endDate"] == ""]
@@ -179,14 +189,8 @@ def test_concurrent_rollouts_leave_exactly_one_running(api: Api, make_user, admi
     outcomes: list[str] = []
 
     def click(tag: str) -> None:
-        body = {
-            "manifest": tagged(tag),
-            "project": project["id"],
-            "user": user.id,
-            "deployment": deployment["id"],
-        }
         try:
-            outcomes.append(create_rollout(body, {}, viewer)["id"])
+            outcomes.append(create_rollout(rollout_body(user, deployment, tag), {}, viewer)["id"])
         except Exception as error:  # noqa: BLE001 - a conflict is an allowed outcome
             outcomes.append(type(error).__name__)
 
@@ -203,6 +207,50 @@ def test_concurrent_rollouts_leave_exactly_one_running(api: Api, make_user, admi
     assert [w for w, end in states.items() if end == ""] == [pointer], (states, pointer)
     resource = custom(admin, project, deployment)
     assert resource["metadata"]["labels"]["one-click.dev/rolloutId"] == pointer
+
+
+def test_a_stale_cluster_write_landing_last_is_repaired(
+    api: Api, make_user, admin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interleaving a storm of clicks can produce, made deterministic: click T commits,
+    is overtaken by S, and while T writes S's state to the cluster, Z commits and finishes.
+    T's write lands last; T must notice the newer commit and write Z's state."""
+    from chalicelib.cluster import rollouts as cluster_rollouts
+    from chalicelib.records.access import Viewer
+    from chalicelib.records.store import get
+    from chalicelib.rollouts.state_machine import create_rollout
+
+    user = make_user()
+    project = make_project(api, user)
+    deployment = make_deployment(api, user, project)
+    viewer = Viewer(get("users", user.id))
+    real_apply = cluster_rollouts.apply_rollout
+    main = threading.current_thread()
+    created: dict[str, str] = {}
+
+    def click(tag: str) -> None:
+        created[tag] = create_rollout(rollout_body(user, deployment, tag), {}, viewer)["id"]
+
+    def click_meanwhile(tag: str) -> None:
+        other = threading.Thread(target=click, args=(tag,))
+        other.start()
+        other.join(120)
+
+    def interleaving(project_id: str, deployment_id: str, rollout_id: str, manifest: dict) -> None:
+        tag = manifest["spec"]["image"]["tag"]
+        if threading.current_thread() is main and tag == "1.2" and "1.3" not in created:
+            click_meanwhile("1.3")  # Z commits and finishes before T's stale write lands
+        real_apply(project_id, deployment_id, rollout_id, manifest)
+        if threading.current_thread() is main and tag == "1.1" and "1.2" not in created:
+            click_meanwhile("1.2")  # S overtakes T right after T's own write
+
+    monkeypatch.setattr(cluster_rollouts, "apply_rollout", interleaving)
+    click("1.1")
+    assert set(created) == {"1.1", "1.2", "1.3"}
+    assert get("deployments", deployment["id"])["runningRollout"] == created["1.3"]
+    resource = custom(admin, project, deployment)
+    assert resource["metadata"]["labels"]["one-click.dev/rolloutId"] == created["1.3"]
+    assert resource["spec"]["image"]["tag"] == "1.3"
 
 
 def test_cluster_failure_leaves_records_as_before(
