@@ -116,8 +116,10 @@ def _start_cluster(stack: ExitStack) -> None:
     ensure_built()
     cluster = ControlPlane().start()
     stack.callback(cluster.stop)
-    os.environ["LOCAL_KUBECONFIG_FILE"] = str(cluster.kubeconfig)
-    _say(f"Kubernetes control plane ready; kubeconfig: {cluster.kubeconfig}")
+    # The backend gets exactly the shipped least-privilege role (infra/rbac), as on AWS;
+    # the admin kubeconfig is for the person at the keyboard.
+    os.environ["LOCAL_KUBECONFIG_FILE"] = str(cluster.kubeconfig_for("one-click-backend"))
+    _say(f"Kubernetes control plane ready; admin kubeconfig: {cluster.kubeconfig}")
 
 
 def _serve(args: argparse.Namespace, stack: ExitStack) -> int:

@@ -11,8 +11,9 @@ plain processes built from Go modules by ``tools/kube/build.sh`` into
   collection of owned objects, namespace deletion, HPAs);
 * kube-scheduler and kwok (fake nodes: pods are scheduled, reach Running, and
   kwok emulates container logs and the kubelet resource metrics);
-* ``oneclick-operator`` (reconciles ``one-click.dev/v1alpha1`` Rollouts) and
-  ``oneclick-metrics`` (serves ``metrics.k8s.io`` through an APIService);
+* the real One-Click operator, built from its unchanged sources with the Rollout
+  CRD it ships, and ``oneclick-metrics`` (ours: serves ``metrics.k8s.io``
+  through an APIService from kwok's emulated kubelet metrics);
 * a default StorageClass whose claims get bound and an IngressClass
   (``volume_provisioner``, a thread of this process).
 
@@ -48,7 +49,6 @@ from chalicelib.local.volume_provisioner import VolumeProvisioner
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BIN_DIR = REPO_ROOT / ".cache" / "kube-bin"
 BUILD_SCRIPT = REPO_ROOT / "tools" / "kube" / "build.sh"
-CRD_DIR = REPO_ROOT / "infra" / "crd"
 RBAC_DIR = REPO_ROOT / "infra" / "rbac"
 
 BINARIES = (
@@ -57,7 +57,7 @@ BINARIES = (
     "kube-controller-manager",
     "kube-scheduler",
     "kwok",
-    "oneclick-operator",
+    "one-click-operator",
     "oneclick-metrics",
 )
 
@@ -250,7 +250,7 @@ class ControlPlane:
         self,
         bin_dir: Path | str = DEFAULT_BIN_DIR,
         work_dir: Path | str | None = None,
-        crd_dir: Path | str = CRD_DIR,
+        crd_dir: Path | str | None = None,
         rbac_dir: Path | str = RBAC_DIR,
         keep_work_dir: bool = False,
         pod_log: Iterable[str] = DEFAULT_POD_LOG,
@@ -261,7 +261,8 @@ class ControlPlane:
         self.work_dir = (
             Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="oneclick-kube-"))
         )
-        self.crd_dir = Path(crd_dir)
+        # The CRD the operator ships, copied next to the binaries by the build.
+        self.crd_dir = Path(crd_dir) if crd_dir else self.bin_dir / "crd"
         self.rbac_dir = Path(rbac_dir)
         self.keep_work_dir = keep_work_dir
         self.verbosity = verbosity
@@ -682,12 +683,15 @@ class ControlPlane:
         )
 
     def _start_operator(self) -> None:
+        # Its metrics and probe servers would bind every interface: "0" turns them off.
         self._spawn(
-            "oneclick-operator",
+            "one-click-operator",
             [
-                self._bin("oneclick-operator"),
+                self._bin("one-click-operator"),
                 f"--kubeconfig={self.kubeconfig}",
-                f"--v={self.verbosity}",
+                "--metrics-bind-address=0",
+                "--health-probe-bind-address=0",
+                f"--zap-log-level={'debug' if self.verbosity > 2 else 'info'}",
             ],
         )
 
