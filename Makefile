@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test setup lint unit bench user import clean kube-bin .system-packages
+.PHONY: run test setup lint unit bench user import clean kube-bin frontend .system-packages
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,9 +48,15 @@ lint: setup
 kube-bin:
 	bash tools/kube/build.sh
 
+## The unchanged One-Click frontend, built once per source version (about 3 minutes, then
+## a no-op; kept in ~/.cache/one-click-serverless/frontend, linked at .cache/frontend-build).
+frontend: setup
+	bash scripts/build-frontend.sh
+
 ## Every test tier: unit and functional (moto), DynamoDB Local, the PocketBase reference,
-## the JS SDK contract tests against the local server, the real Kubernetes control plane.
-test: lint kube-bin
+## the JS SDK contract tests against the local server, the real Kubernetes control plane,
+## the unchanged frontend in headless chromium.
+test: lint kube-bin frontend
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: setup

