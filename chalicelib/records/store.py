@@ -241,17 +241,9 @@ def query(
 ) -> list[Record]:
     """All records whose relation ``by`` (user, project, deployment, owner) equals ``value``
     (and, with ``where``, whose attributes equal those values)."""
-    # A FilterExpression may not name the index's keys: the partition is already ``value``.
-    where = {k: v for k, v in (where or {}).items() if k not in (by, "created")} or None
-    pages = _query(
-        collection,
-        _index(collection, by),
-        (by, value),
-        newest_first,
-        attributes=attributes,
-        where=where,
+    return list(
+        stream(collection, by, value, newest_first=newest_first, attributes=attributes, where=where)
     )
-    return [record for records, _, _ in pages for record in records]
 
 
 def query_page(
@@ -331,9 +323,13 @@ def stream(
     *,
     newest_first: bool,
     attributes: Attributes,
-    chunk: int,
+    chunk: int | None = None,
+    where: dict[str, str | bool] | None = None,
 ) -> Iterator[Record]:
-    """A relation's records in ``created`` order, read ``chunk`` at a time as consumed."""
+    """A relation's records in ``created`` order, read ``chunk`` at a time (DynamoDB's 1 MB
+    pages without it) as consumed; ``where`` as for ``query``."""
+    # A FilterExpression may not name the index's keys: the partition is already ``value``.
+    where = {k: v for k, v in (where or {}).items() if k not in (by, "created")} or None
     pages = _query(
         collection,
         _index(collection, by),
@@ -341,6 +337,7 @@ def stream(
         newest_first,
         page_size=chunk,
         attributes=attributes,
+        where=where,
     )
     for records, _, _ in pages:
         yield from records

@@ -30,7 +30,11 @@ FRONTEND = ROOT / ".cache" / "frontend-build"
 FLOW = Path(__file__).with_name("frontend_flow.mjs")
 MONACO = ROOT / "node_modules" / "monaco-editor" / "min"
 ARTIFACTS = ROOT / ".artifacts" / "browser"
-BLUEPRINT = ROOT.parent / "shared" / "upstream" / "one-click" / "docs" / "blueprints" / "nginx.yaml"
+# The upstream sources scripts/build-frontend.sh builds from, and their example blueprint.
+UPSTREAM_FRONTEND = Path(
+    os.environ.get("ONECLICK_FRONTEND_SRC") or ROOT.parent / "shared/upstream/one-click/frontend"
+)
+BLUEPRINT = UPSTREAM_FRONTEND.parent / "docs" / "blueprints" / "nginx.yaml"
 PASSWORD = "browser-pass-123"
 
 

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from api_client import Api, make_project, records
+from api_client import Api, make_blueprint, make_project, records
 
 SORTS = ("", "created", "-created")
 
@@ -122,11 +122,7 @@ def test_an_index_page_reads_only_its_items(api: Api, make_user) -> None:
 
 def test_fields_leave_manifests_unread(api: Api, make_user) -> None:
     user = make_user()
-    blueprint = api.post(
-        records("blueprints"),
-        {"name": "b", "manifest": {"spec": {"image": {"password": "p"}}}, "owner": user.id},
-        token=user.token,
-    ).body
+    blueprint = make_blueprint(api, user, "b", {"spec": {"image": {"password": "p"}}})
     reply = api.get(records("blueprints") + "?fields=id,name", token=user.token)
     assert reply.body["items"] == [{"id": blueprint["id"], "name": "b"}]
 
@@ -135,13 +131,7 @@ def test_blueprint_pages_merge_public_own_and_subscribed_exactly(api: Api, make_
     me, friend, stranger = make_user(), make_user(), make_user()
 
     def blueprint(owner: Any, name: str, private: bool) -> str:
-        reply = api.post(
-            records("blueprints"),
-            {"name": name, "manifest": {"spec": {}}, "owner": owner.id, "private": private},
-            token=owner.token,
-        )
-        assert reply.status == 200, reply.body
-        return reply.body["id"]
+        return str(make_blueprint(api, owner, name, private=private)["id"])
 
     visible = []
     for i in range(3):
@@ -367,11 +357,7 @@ def test_plain_filter_terms_are_left_to_dynamodb(api: Api, make_user) -> None:
 
 def test_expand_reads_only_what_fields_shows(api: Api, make_user) -> None:
     user = make_user()
-    blueprint = api.post(
-        records("blueprints"),
-        {"name": "bp", "manifest": {"spec": {"image": {"tag": "1"}}}, "owner": user.id},
-        token=user.token,
-    ).body
+    blueprint = make_blueprint(api, user, "bp", {"spec": {"image": {"tag": "1"}}})
     project = make_project(api, user)
     deployment = api.post(
         records("deployments"),

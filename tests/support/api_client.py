@@ -106,6 +106,18 @@ def make_project(api: Api, user, name: str = "shop") -> dict:
     return reply.body
 
 
+def make_blueprint(
+    api: Api, user, name: str = "bp", manifest: dict | None = None, private: bool = False
+) -> dict:
+    reply = api.post(
+        records("blueprints"),
+        {"name": name, "manifest": manifest or {"spec": {}}, "owner": user.id, "private": private},
+        token=user.token,
+    )
+    assert reply.status == 200, reply.body
+    return reply.body
+
+
 def make_deployment(api: Api, user, project: dict) -> dict:
     reply = api.post(
         records("deployments"),
