@@ -245,6 +245,34 @@ async function build() {
   await page.waitForFunction(() => globalThis.firstEditor()?.getValue().includes("GREETING=hello"));
   });
 
+  await step("add an interface with an Ingress", page, async () => {
+    await page.goto(deploymentUrl("/network"));
+    await page.getByRole("button", { name: "New interface" }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.getByPlaceholder("http", { exact: true }).fill("web");
+    await dialog.getByPlaceholder("8080").fill("8080");
+    await dialog.locator("#ingressClassName").selectOption("nginx");
+    await dialog.getByPlaceholder("app.example.com").fill("web.browser.test");
+    await dialog.getByPlaceholder("/", { exact: true }).fill("/");
+    await dialog.getByRole("button", { name: "Create interface" }).click();
+    await text(page, "Rollout created.").waitFor();
+    state.host = "web.browser.test";
+  });
+
+  await step("map: a pod's logs and events, then delete the pod", page, async () => {
+    await page.goto(deploymentUrl("/map"));
+    const pod = page.locator(".title", { hasText: new RegExp(`^${state.deployment}-`) }).first();
+    await pod.waitFor();
+    state.deletedPod = (await pod.textContent()).trim();
+    await pod.click();
+    await page.getByRole("tab", { name: "Logs" }).click();
+    await text(page, "nginx: worker process started").waitFor();
+    await page.getByRole("tab", { name: "Events" }).click();
+    await text(page, "Successfully assigned").waitFor();
+    await page.locator("button.bg-red-700, button[class*='bg-red']").first().click();
+    await text(page, `pod ${state.deletedPod} deleted`).waitFor();
+  });
+
   await step("copy the webhook URL and call it as a CI job would", page, async () => {
     await page.goto(deploymentUrl("/image"));
     await page.locator("#tagAutoUpdateEnabled").check({ force: true });
@@ -262,6 +290,14 @@ async function build() {
     const reply = await fetch(copied, { method: "POST" });
     state.webhook = { url: copied, status: reply.status, body: await reply.text() };
     if (reply.status !== 202) throw new Error(`webhook answered ${reply.status}: ${state.webhook.body}`);
+  });
+
+  await step("rename yourself on the profile page", page, async () => {
+    await page.goto(`${BASE}/app/profile`);
+    await page.getByPlaceholder("Your display name").fill("Browser Owner Renamed");
+    await page.getByRole("button", { name: "Save", exact: true }).click();
+    await text(page, "Successfully updated display name").waitFor();
+    state.displayName = "Browser Owner Renamed";
   });
 
   await step("share the blueprint; another user adds it", page, async () => {

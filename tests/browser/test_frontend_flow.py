@@ -92,11 +92,28 @@ def test_a_new_user_clicks_through_the_platform(server: LocalServer, control_pla
             core.read_namespaced_persistent_volume_claim(claim, project).status.phase == "Bound"
         ),
     )
-    shared = _blueprint_seen_by(server, "other@browser.test", state["sharedBlueprint"])
-    assert other in shared["users"], shared
+    [web] = [i for i in rollout["spec"]["interfaces"] if i["name"] == "web"]
+    assert web["port"] == 8080 and web["ingress"]["rules"][0]["host"] == state["host"]
+    networking = k8s.NetworkingV1Api(admin)
+    ingress = wait_for(
+        "the interface's Ingress",
+        lambda: networking.read_namespaced_ingress(f"web-{deployment}-ingress", project),
+    )
+    assert ingress.spec.rules[0].host == state["host"]
+    pod = state["deletedPod"]
+    wait_for("the deleted pod gone", lambda: _deleted(core.read_namespaced_pod, pod, project))
+    token = _token(server, "owner@browser.test")
+    status, me = server.request("GET", f"/api/collections/users/records/{owner}", token=token)
+    assert status == 200 and me["name"] == state["displayName"], me
+    status, shared = server.request(
+        "GET",
+        f"/api/collections/blueprints/records/{state['sharedBlueprint']}",
+        token=_token(server, "other@browser.test"),
+    )
+    assert status == 200 and other in shared["users"], shared
 
     _click_through(server, "teardown", state)
-    wait_for("the namespace gone or terminating", lambda: _namespace_going(core, project))
+    wait_for("the namespace gone", lambda: _deleted(core.read_namespace, project))
     path = f"/api/collections/deployments/records/{deployment}"
     assert server.request("GET", path)[0] == 404
 
@@ -147,29 +164,27 @@ def _frontend_own(error: dict[str, str]) -> bool:
     )
 
 
-def _namespace_going(core: k8s.CoreV1Api, name: str) -> bool:
+def _deleted(read: Any, *names: str) -> bool:
+    """Whether the object ``read(*names)`` returns is gone (404) or being deleted."""
     from kubernetes.client.rest import ApiException
 
     try:
-        return core.read_namespace(name).status.phase == "Terminating"
+        return read(*names).metadata.deletion_timestamp is not None
     except ApiException as error:
         if error.status == 404:
             return True
         raise
 
 
-def _blueprint_seen_by(server: LocalServer, email: str, blueprint_id: str) -> dict[str, Any]:
-    """The blueprint as the API shows it to that user (signed in by password)."""
+def _token(server: LocalServer, email: str) -> str:
+    """A token for that user, signed in by password as the SDK does."""
     status, auth = server.request(
         "POST",
         "/api/collections/users/auth-with-password",
         {"identity": email, "password": PASSWORD},
     )
     assert status == 200, auth
-    path = f"/api/collections/blueprints/records/{blueprint_id}"
-    status, body = server.request("GET", path, token=auth["token"])
-    assert status == 200, body
-    return dict(body)
+    return str(auth["token"])
 
 
 def _server_errors(server: LocalServer) -> list[str]:
