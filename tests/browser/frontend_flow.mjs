@@ -8,6 +8,8 @@
 //   BLUEPRINT_YAML      the manifest typed into the blueprint editor
 //   MONACO_DIR          node_modules/monaco-editor/min: the editor the frontend loads from a
 //                       CDN at run time, answered locally (there is no internet here)
+//   REGISTRY_HOST, REGISTRY_REPOSITORY, REGISTRY_NEWER_TAG
+//                       a local registry holding 1.0.0 and that newer tag of the repository
 //   ARTIFACTS           folder for screenshots and result.json
 //   PHASE               "build" (sign in, create and change everything) or "teardown"
 //                       (delete what "build" made; STATE carries its ids), so the caller can
@@ -27,6 +29,9 @@ const env = (name) => {
 const BASE = env("BASE_URL");
 const ARTIFACTS = env("ARTIFACTS");
 const MONACO_DIR = env("MONACO_DIR");
+const REGISTRY_HOST = env("REGISTRY_HOST");
+const REGISTRY_REPOSITORY = env("REGISTRY_REPOSITORY");
+const REGISTRY_NEWER_TAG = env("REGISTRY_NEWER_TAG");
 const STEP_TIMEOUT = Number(process.env.STEP_TIMEOUT_MS || 60000);
 fs.mkdirSync(ARTIFACTS, { recursive: true });
 
@@ -273,11 +278,15 @@ async function build() {
     await text(page, `pod ${state.deletedPod} deleted`).waitFor();
   });
 
-  await step("copy the webhook URL and call it as a CI job would", page, async () => {
+  await step("point the image at a registry with auto-update, copy the webhook URL and call it as a CI job would", page, async () => {
     await page.goto(deploymentUrl("/image"));
+    await page.getByPlaceholder("docker.io").fill(REGISTRY_HOST);
+    await page.getByPlaceholder("nginx", { exact: true }).fill(REGISTRY_REPOSITORY);
+    await page.getByPlaceholder("latest").fill("1.0.0");
     await page.locator("#tagAutoUpdateEnabled").check({ force: true });
     await page.getByPlaceholder("semver").fill("semver");
     await page.getByRole("button", { name: "Save", exact: true }).click();
+    await text(page, "Rollout created.").waitFor();
     await text(page, "Auto update created.").waitFor();
     await page.goto(deploymentUrl("/image"));
     const webhook = page.getByPlaceholder("known after creation");
@@ -290,6 +299,25 @@ async function build() {
     const reply = await fetch(copied, { method: "POST" });
     state.webhook = { url: copied, status: reply.status, body: await reply.text() };
     if (reply.status !== 202) throw new Error(`webhook answered ${reply.status}: ${state.webhook.body}`);
+  });
+
+  await step("the next tick rolls out the newer tag the registry holds", page, async () => {
+    // The id-only webhook makes the check due; the local run's tick (every minute) does it.
+    const newer = `${REGISTRY_REPOSITORY}:${REGISTRY_NEWER_TAG}`; // as the table shows it
+    const deadline = Date.now() + 150000;
+    for (;;) {
+      await page.goto(deploymentUrl("/rollouts"));
+      try {
+        await text(page, newer).waitFor({ timeout: 5000 });
+        break;
+      } catch (error) {
+        if (Date.now() > deadline) throw new Error(`no rollout of ${newer} within 150 s`);
+        await page.waitForTimeout(5000);
+      }
+    }
+    await page.goto(deploymentUrl());
+    await text(page, "Current rollout (Status: OK)").waitFor();
+    state.autoUpdatedTag = REGISTRY_NEWER_TAG;
   });
 
   await step("rename yourself on the profile page", page, async () => {

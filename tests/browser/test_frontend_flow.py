@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from docker_registry import DockerRegistry, push_image, registry_binary
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from local_server import ROOT, LocalServer
@@ -36,6 +36,8 @@ UPSTREAM_FRONTEND = Path(
 )
 BLUEPRINT = UPSTREAM_FRONTEND.parent / "docs" / "blueprints" / "nginx.yaml"
 PASSWORD = "browser-pass-123"
+# The image the flow points the deployment at; the registry holds both tags from the start.
+REPOSITORY, FIRST_TAG, NEWER_TAG = "browser/web", "1.0.0", "1.1.0"
 
 
 def _prerequisites() -> None:
@@ -44,6 +46,7 @@ def _prerequisites() -> None:
     require((ROOT / "node_modules" / "playwright-core").is_dir(), "npm packages missing (npm ci)")
     require(MONACO.is_dir(), "monaco-editor missing (npm ci)")
     require(BLUEPRINT.is_file(), f"the upstream example blueprint is missing: {BLUEPRINT}")
+    require(registry_binary() is not None, "docker-registry (Debian package) is not installed")
 
 
 def _table(result: dict[str, Any]) -> str:
@@ -51,6 +54,15 @@ def _table(result: dict[str, Any]) -> str:
     rows = [f"{mark[s['ok']]:4} {s['ms']:>6} ms  {s['name']}" for s in result["steps"]]
     rows += [f"{s['name']}: {s['error']}" for s in result["steps"] if s["ok"] is False]
     return "\n".join(rows)
+
+
+@pytest.fixture
+def registry() -> Any:
+    _prerequisites()
+    with DockerRegistry() as running:
+        for tag in (FIRST_TAG, NEWER_TAG):
+            push_image(running.url, REPOSITORY, tag)
+        yield running
 
 
 @pytest.fixture
@@ -62,11 +74,13 @@ def server(dynamodb_local_endpoint: str, backend_kubeconfig: str) -> Any:
         yield running
 
 
-def test_a_new_user_clicks_through_the_platform(server: LocalServer, control_plane: Any) -> None:
+def test_a_new_user_clicks_through_the_platform(
+    server: LocalServer, control_plane: Any, registry: DockerRegistry
+) -> None:
     owner = server.create_user("owner@browser.test", PASSWORD, "Browser Owner")
     other = server.create_user("other@browser.test", PASSWORD, "Browser Other")
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    state = _click_through(server, "build", {})
+    state = _click_through(server, "build", {}, registry)
 
     admin = k8s_config.new_client_from_config(config_file=str(control_plane.kubeconfig))
     custom, core = k8s.CustomObjectsApi(admin), k8s.CoreV1Api(admin)
@@ -79,9 +93,24 @@ def test_a_new_user_clicks_through_the_platform(server: LocalServer, control_pla
     )
     assert rollout["metadata"]["labels"]["one-click.dev/deploymentId"] == deployment
     assert core.read_namespace(project).metadata.labels["one-click.dev/userId"] == owner
-    expected = yaml.safe_load(BLUEPRINT.read_text())["spec"]["image"]["repository"]
-    assert rollout["spec"]["image"]["repository"] == expected
-    assert rollout["spec"]["image"]["tag"] == "latest"  # rolled back from 1.27
+    # The auto-update's rollout is the current one, the rest of the spec carried over.
+    image = rollout["spec"]["image"]
+    assert (image["registry"], image["repository"], image["tag"]) == (
+        registry.host,
+        REPOSITORY,
+        state["autoUpdatedTag"],
+    )
+    assert state["autoUpdatedTag"] == NEWER_TAG
+    token = _token(server, "owner@browser.test")
+    status, page = server.request(
+        "GET",
+        f"/api/collections/rollouts/records?perPage=200&filter=(deployment='{deployment}')",
+        token=token,
+    )
+    assert status == 200, page
+    running = [r["manifest"]["spec"]["image"]["tag"] for r in page["items"] if not r["endDate"]]
+    newer = [r for r in page["items"] if r["manifest"]["spec"]["image"]["tag"] == NEWER_TAG]
+    assert running == [NEWER_TAG] and len(newer) == 1, page["items"]
     assert [v["name"] for v in rollout["spec"]["volumes"]] == [state["volume"]]
     assert rollout["spec"]["horizontalScale"]["minReplicas"] == 2
     assert {"name": "GREETING", "value": "hello"} in rollout["spec"]["env"]
@@ -102,7 +131,6 @@ def test_a_new_user_clicks_through_the_platform(server: LocalServer, control_pla
     assert ingress.spec.rules[0].host == state["host"]
     pod = state["deletedPod"]
     wait_for("the deleted pod gone", lambda: _deleted(core.read_namespaced_pod, pod, project))
-    token = _token(server, "owner@browser.test")
     status, me = server.request("GET", f"/api/collections/users/records/{owner}", token=token)
     assert status == 200 and me["name"] == state["displayName"], me
     status, shared = server.request(
@@ -112,13 +140,15 @@ def test_a_new_user_clicks_through_the_platform(server: LocalServer, control_pla
     )
     assert status == 200 and other in shared["users"], shared
 
-    _click_through(server, "teardown", state)
+    _click_through(server, "teardown", state, registry)
     wait_for("the namespace gone", lambda: _deleted(core.read_namespace, project))
     path = f"/api/collections/deployments/records/{deployment}"
     assert server.request("GET", path)[0] == 404
 
 
-def _click_through(server: LocalServer, phase: str, state: dict[str, Any]) -> dict[str, Any]:
+def _click_through(
+    server: LocalServer, phase: str, state: dict[str, Any], registry: DockerRegistry
+) -> dict[str, Any]:
     """One phase of frontend_flow.mjs; fails on a failed step, a 5xx the page or the server
     saw, or an uncaught page error not known to be the frontend's own (see below)."""
     run = subprocess.run(
@@ -134,6 +164,9 @@ def _click_through(server: LocalServer, phase: str, state: dict[str, Any]) -> di
             "OTHER_EMAIL": "other@browser.test",
             "OTHER_PASSWORD": PASSWORD,
             "BLUEPRINT_YAML": BLUEPRINT.read_text(),
+            "REGISTRY_HOST": registry.host,
+            "REGISTRY_REPOSITORY": REPOSITORY,
+            "REGISTRY_NEWER_TAG": NEWER_TAG,
             "MONACO_DIR": str(MONACO),
             "ARTIFACTS": str(ARTIFACTS),
         },
