@@ -40,16 +40,15 @@ def with_password(body: dict[str, Any], query: dict[str, str], address: str) -> 
     if len(identity) > MAX_IDENTITY_LENGTH:
         raise BadRequest(AUTH_FAILED)  # no account has it; never a key DynamoDB refuses
     settings = get_settings()
-    failures = throttle.ensure_allowed(identity, address, settings)
+    attempt = throttle.admit(identity, address, settings)
     field = "email" if "@" in identity else "username"
     user_id = store.user_id_by(field, identity)
     user = store.get("users", user_id) if user_id else None
     if user is None:
         passwords.burn_verification_time(password, settings.bcrypt_cost)
     if user is None or not passwords.verify_password(password, user["passwordHash"]):
-        throttle.record_failure(identity, address, settings)
-        raise BadRequest(AUTH_FAILED)
-    throttle.record_success(identity, failures)
+        raise BadRequest(AUTH_FAILED)  # the attempt stays counted as a failure
+    throttle.succeeded(attempt)
     return _auth_response(user, query)
 
 

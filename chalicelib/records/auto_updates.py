@@ -69,6 +69,8 @@ def create(body: dict[str, Any], query: dict[str, str], viewer: Viewer) -> dict[
         created = store.create(AUTO_UPDATES.name, record)
     except store.VersionConflict:
         raise Conflict() from None
+    except store.ParentGone as gone:
+        raise service.parent_gone(gone) from None
     return service.render(AUTO_UPDATES, created, query, viewer)
 
 

@@ -9,11 +9,23 @@ cleared rather than deleted.
 Removing the cluster side (the Rollout resource, the namespace) is not a records concern:
 whoever owns the cluster registers a ``before_delete`` hook, which runs before any record
 is removed, so a failing cluster call leaves every record in place for a retry.
+
+Concurrent creates: deleting a parent (project, deployment) first commits a ``deleting``
+mark on it. Every child create checks, in its own transaction, that its parents exist
+unmarked (``store.PARENTS``), so once the mark is in no child can be added, and every child
+committed before it is in the plan read after it. Children changing meanwhile (a rollout
+being confirmed) only make a round's version conditions fail: the plan is read again and
+the delete repeated, a few rounds with jitter, before the caller gets a 409. The plan comes
+from the parent indexes, which DynamoDB keeps eventually consistent: a child committed
+within the index's lag (well under a second) before the mark could be missed, a window this
+design narrows to that lag but cannot close without a counter on the parent.
 """
 
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable
 
 from chalicelib.records import store, values
@@ -25,6 +37,8 @@ Plan = list[tuple[str, Record]]
 BeforeDelete = Callable[[str, Record, Plan], Callable[[], None] | None]
 
 logger = logging.getLogger("oneclick.cascade")
+_ROUNDS = 5
+_PARENT_COLLECTIONS = {c for parents in store.PARENTS.values() for c in parents.values()}
 _before_delete: list[BeforeDelete] = []
 
 
@@ -74,18 +88,54 @@ def _detach(collection: str, record: Record) -> None:
         )
 
 
-def delete(collection: str, record: Record) -> None:
+def _undo(undos: list[Callable[[], None]], collection: str) -> None:
+    for undo in undos:
+        try:
+            undo()
+        except Exception:  # noqa: BLE001 - the conflict is what the caller must see
+            logger.exception("could not undo a before-delete step of %s", collection)
+
+
+def _delete_rounds(collection: str, record: Record, steps: Plan, rounds: int) -> Plan:
+    """Delete the plan, reading it again after a round lost to a concurrent change."""
+    attempt = 1
+    while True:
+        try:
+            store.delete_in_order(steps)
+            return steps
+        except store.VersionConflict:
+            if attempt == rounds:
+                raise
+        time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter, not a secret
+        attempt += 1
+        current = store.get(collection, record["id"])
+        if current is None:
+            return steps  # a concurrent delete finished the job
+        steps = plan(collection, current)
+
+
+def _delete(collection: str, record: Record, rounds: int) -> None:
     steps = plan(collection, record)
     undos = [undo for hook in _before_delete if (undo := hook(collection, record, steps))]
     _detach(collection, record)
     try:
-        store.delete_in_order(steps)
+        steps = _delete_rounds(collection, record, steps, rounds)
     except store.VersionConflict:
-        for undo in undos:
-            try:
-                undo()
-            except Exception:  # noqa: BLE001 - the conflict is what the caller must see
-                logger.exception("could not undo a before-delete step of %s", collection)
+        _undo(undos, collection)
         raise
     for after in _after_delete:
         after(steps)
+
+
+def delete(collection: str, record: Record) -> None:
+    if collection not in _PARENT_COLLECTIONS:
+        _delete(collection, record, rounds=1)
+        return
+    marked = store.set_deleting(collection, record["id"], values.now())
+    if marked is None:
+        return  # deleted meanwhile by someone else
+    try:
+        _delete(collection, marked, rounds=_ROUNDS)
+    except Exception:
+        store.set_deleting(collection, record["id"], None)  # usable again, for a retry
+        raise

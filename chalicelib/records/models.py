@@ -197,6 +197,9 @@ class ProjectModel(_Record):
     tags = UnicodeAttribute(default="")
     avatar = UnicodeAttribute(default="")
     description = UnicodeAttribute(default="")
+    # Not a PocketBase field: set when a cascade delete starts (see records.cascade); a
+    # child create checks it is absent in the same transaction.
+    deleting = UnicodeAttribute(null=True)
     by_user = ByUser()
     by_user_keys = UserPositions()
 
@@ -213,6 +216,7 @@ class DeploymentModel(_Record):
     # Not a PocketBase field: the running rollout's id. Every change of the running rollout
     # rewrites this item under its version, which serializes concurrent rollouts.
     runningRollout = UnicodeAttribute(null=True)
+    deleting = UnicodeAttribute(null=True)  # as ProjectModel.deleting
     by_user = ByUser()
     by_user_keys = UserPositions()
     by_project = ByProject()

@@ -38,10 +38,14 @@ def check_references(
             continue
         target = COLLECTIONS[field.target or ""]
         row = store.batch_get(target.name, [value]).get(value) if is_record_id(value) else None
-        allowed = row is not None and (
-            can_view(target, row, viewer)
-            if target.owner_field == "owner"
-            else owns(target, row, viewer)
+        allowed = (
+            row is not None
+            and not row.get("deleting")
+            and (
+                can_view(target, row, viewer)
+                if target.owner_field == "owner"
+                else owns(target, row, viewer)
+            )
         )
         if not allowed:
             errors[field.name] = field_error(*MISSING_RELATION)

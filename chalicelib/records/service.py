@@ -152,7 +152,15 @@ def create_record(
             created = store.create(collection.name, record)
     except store.VersionConflict:
         raise Invalid(CREATE_FAILED, {"id": field_error(*ID_TAKEN)}) from None
+    except store.ParentGone as gone:
+        raise parent_gone(gone) from None
     return render(collection, created, query, viewer)
+
+
+def parent_gone(gone: store.ParentGone) -> Invalid:
+    """A create whose parent was deleted (or started being deleted) after the reference
+    check: the same answer as a reference to a record that does not exist."""
+    return Invalid(CREATE_FAILED, {gone.field: field_error(*MISSING_RELATION)})
 
 
 def _subscriber_update(before: Record, after: Record, viewer: Viewer) -> None:

@@ -10,7 +10,7 @@ Every read is a GetItem, BatchGetItem or Query on a key or index; nothing scans.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Set
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -24,6 +24,7 @@ from pynamodb.exceptions import (
     TransactWriteError,
     UpdateError,
 )
+from pynamodb.expressions.condition import size
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -35,7 +36,6 @@ from chalicelib.records.models import (
     BlueprintModel,
     ExternalAuthModel,
     LeaseModel,
-    LoginThrottleModel,
     SubscriptionModel,
     UniqueKeyModel,
 )
@@ -65,6 +65,23 @@ class VersionConflict(Exception):
     """The record changed (or vanished) between our read and our write."""
 
 
+class ParentGone(Exception):
+    """A create named a parent (``field``) that is gone or being deleted."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
+# The parents a record cannot outlive (field -> collection): its create commits only while
+# each exists without a deleting mark, in the same transaction (see records.cascade).
+PARENTS = {
+    "deployments": {"project": "projects"},
+    "rollouts": {"project": "projects", "deployment": "deployments"},
+    "autoUpdates": {"project": "projects", "deployment": "deployments"},
+}
+
+
 _bound: Settings | None = None
 
 
@@ -85,25 +102,26 @@ def bind(settings: Settings) -> None:
     _bound = settings
 
 
-def _ensure_bound() -> None:
+def ensure_bound() -> None:
+    """Bind the models to the settings on first use (and after ``bind`` in tests)."""
     if _bound is None:
         bind(get_settings())
 
 
 @lru_cache(maxsize=1)
 def _connection() -> Connection:
-    assert _bound is not None  # noqa: S101 - _ensure_bound() ran first
+    assert _bound is not None  # noqa: S101 - ensure_bound() ran first
     return Connection(region=_bound.aws_region, host=_bound.dynamodb_endpoint)
 
 
 def connection() -> Connection:
     """The shared low-level connection (transactions; benchmarks count its calls)."""
-    _ensure_bound()
+    ensure_bound()
     return _connection()
 
 
 def model_for(collection: str) -> type[Model]:
-    _ensure_bound()
+    ensure_bound()
     return RECORD_MODELS[collection]
 
 
@@ -149,7 +167,7 @@ Attributes = Iterable[str] | None
 
 
 def _reader() -> Any:
-    _ensure_bound()
+    ensure_bound()
     assert _bound is not None  # noqa: S101 - bound just above
     return item_reads.client(_bound.aws_region, _bound.dynamodb_endpoint)
 
@@ -344,19 +362,19 @@ def stream(
 
 
 def subscribed_blueprint_ids(user_id: str) -> list[str]:
-    _ensure_bound()
+    ensure_bound()
     return [row.blueprint for row in SubscriptionModel.query(user_id)]
 
 
 def subscribers_of_owner(owner_id: str) -> set[str]:
     """Users subscribed to any blueprint of ``owner_id`` (the users-collection view rule)."""
-    _ensure_bound()
+    ensure_bound()
     return {row.user for row in SubscriptionModel.by_owner.query(owner_id)}
 
 
 def user_id_by(field: str, value: str) -> str | None:
     """Resolve a login identity (``email`` or ``username``) to a user id."""
-    _ensure_bound()
+    ensure_bound()
     try:
         return UniqueKeyModel.get(_unique_key(field, value), consistent_read=True).owner
     except UniqueKeyModel.DoesNotExist:
@@ -374,8 +392,12 @@ class _Transaction:
     """Collects actions with a label each, so a cancelled transaction says what failed."""
 
     def __init__(self) -> None:
+        self._checks: list[tuple[type[Model], str, Any, str]] = []
         self._deletes: list[tuple[Model, str]] = []
         self._saves: list[tuple[Model, str, bool]] = []
+
+    def check(self, model: type[Model], key: str, condition: Any, label: str) -> None:
+        self._checks.append((model, key, condition, label))
 
     def save(self, item: Model, label: str, must_be_new: bool = False) -> None:
         self._saves.append((item, label, must_be_new))
@@ -384,7 +406,7 @@ class _Transaction:
         self._deletes.append((item, label))
 
     def commit(self) -> None:
-        count = len(self._deletes) + len(self._saves)
+        count = len(self._checks) + len(self._deletes) + len(self._saves)
         if count == 0:
             return
         if count > _TRANSACTION_LIMIT:
@@ -392,11 +414,14 @@ class _Transaction:
         if count == 1:
             self._commit_single()
             return
-        # PynamoDB sends deletes before puts; the labels follow the same order so that
-        # DynamoDB's cancellation reasons line up with them.
-        labels = [label for _, label in self._deletes] + [label for _, label, _ in self._saves]
+        # PynamoDB sends condition checks, then deletes, then puts; the labels follow the
+        # same order so that DynamoDB's cancellation reasons line up with them.
+        labels = [label for *_, label in self._checks]
+        labels += [label for _, label in self._deletes] + [label for _, label, _ in self._saves]
         try:
             with TransactWrite(connection=connection()) as tx:
+                for model, key, condition, _ in self._checks:
+                    tx.condition_check(model, key, condition=condition)
                 for item, _ in self._deletes:
                     tx.delete(item)
                 for item, _, must_be_new in self._saves:
@@ -407,6 +432,8 @@ class _Transaction:
                 # TransactionConflict: another transaction held the item; as retryable as
                 # a failed version condition.
                 if reason is not None and reason.code in _LOST_RACE:
+                    if label.startswith("parent:") and reason.code != "TransactionConflict":
+                        raise ParentGone(label.removeprefix("parent:")) from error
                     if label.startswith("unique:"):
                         raise UniqueTaken(label.removeprefix("unique:")) from error
                     raise VersionConflict(label) from error
@@ -470,13 +497,28 @@ def _index_upkeep(
         _sync_subscriptions(tx, before, after)
 
 
+def _check_parents(
+    tx: _Transaction, collection: str, record: Record, written: Set[tuple[str, str]] = frozenset()
+) -> None:
+    """``written``: parents the transaction also updates under the version read (a rollout's
+    deployment); that condition already fails once a mark came in, and DynamoDB refuses
+    a second operation on one item."""
+    for field, parent in PARENTS.get(collection, {}).items():
+        if (parent, record[field]) in written:
+            continue
+        model = RECORD_MODELS[parent]
+        alive = model.id.exists() & model.deleting.does_not_exist()  # type: ignore[attr-defined]
+        tx.check(model, record[field], alive, f"parent:{field}")
+
+
 def create(collection: str, record: Record) -> Record:
     """Insert a new record; fails with VersionConflict if the id exists, UniqueTaken on
-    a duplicate e-mail/username."""
-    _ensure_bound()
+    a duplicate e-mail/username, ParentGone if a parent is gone or being deleted."""
+    ensure_bound()
     tx = _Transaction()
     item = _to_item(collection, record)
     tx.save(item, f"record:{collection}", must_be_new=True)
+    _check_parents(tx, collection, record)
     _index_upkeep(tx, collection, None, record)
     tx.commit()
     page_cursors.forget(collection, record)
@@ -485,7 +527,7 @@ def create(collection: str, record: Record) -> Record:
 
 def update(collection: str, before: Record, after: Record) -> Record:
     """Replace ``before`` with ``after``, conditioned on the version we read."""
-    _ensure_bound()
+    ensure_bound()
     tx = _Transaction()
     item = _to_item(collection, after)
     item.version = before["version"]
@@ -501,11 +543,14 @@ def write_together(
     deletes: Sequence[tuple[str, Record]] = (),
 ) -> None:
     """Several record writes as one transaction: all happen or none, each conditioned on
-    the version it was read at (creates: on the id being new). VersionConflict otherwise."""
-    _ensure_bound()
+    the version it was read at (creates: on the id being new, and on their parents as in
+    ``create``). VersionConflict or ParentGone otherwise."""
+    ensure_bound()
     tx = _Transaction()
+    written = {(collection, after["id"]) for collection, _, after in updates}
     for collection, record in creates:
         tx.save(_to_item(collection, record), f"record:{collection}", must_be_new=True)
+        _check_parents(tx, collection, record, written)
     for collection, before, after in updates:
         item = _to_item(collection, after)
         item.version = before["version"]
@@ -532,7 +577,7 @@ def delete_in_order(records: list[tuple[str, Record]]) -> None:
     chunks in the given order (children before parents), so an interruption leaves only
     fewer children of a parent that still exists, and repeating the delete finishes it.
     """
-    _ensure_bound()
+    ensure_bound()
     chunk: list[tuple[str, Record]] = []
     budget = 0
     for collection, record in records:
@@ -543,6 +588,24 @@ def delete_in_order(records: list[tuple[str, Record]]) -> None:
         chunk.append((collection, record))
         budget += cost
     _delete_chunk(chunk)
+
+
+def set_deleting(collection: str, record_id: str, stamp: str | None) -> Record | None:
+    """Set (``stamp``) or clear (``None``) the deleting mark of a parent, with a new version
+    and no version condition: the mark always lands, and every writer that read the record
+    before it fails its own version condition. The record as it is now; None if gone."""
+    ensure_bound()
+    model = RECORD_MODELS[collection]
+    mark = model.deleting.set(stamp) if stamp else model.deleting.remove()  # type: ignore[attr-defined]
+    try:
+        model._get_connection().update_item(
+            record_id, actions=[mark, model.version.add(1)], condition=model.id.exists()
+        )
+    except UpdateError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return None
+        raise
+    return get(collection, record_id)
 
 
 def _upkeep_cost(collection: str, record: Record) -> int:
@@ -566,6 +629,38 @@ def _delete_chunk(records: list[tuple[str, Record]]) -> None:
         page_cursors.forget(collection, record)
 
 
+def add_subscriber(blueprint: Record, user_id: str, limit: int, stamp: str) -> bool:
+    """Append ``user_id`` to a blueprint's ``users`` and write its subscription row, in one
+    transaction conditioned on the list itself (not yet a subscriber, not the owner, fewer
+    than ``limit``) instead of on the version: concurrent subscribers do not fail each
+    other. False if the condition failed (read the record to see why); VersionConflict if
+    DynamoDB refused a simultaneous transaction on the item (retry)."""
+    ensure_bound()
+    model = BlueprintModel
+    condition = (
+        model.id.exists()
+        & ~model.users.contains(user_id)
+        & (model.owner != user_id)
+        & (size(model.users) < limit)
+    )
+    actions = [model.users.set(model.users.append([user_id])), model.updated.set(stamp)]
+    item = model(blueprint["id"])
+    item.version = 0  # any number: PynamoDB then adds 1, and no condition on it is sent
+    row = SubscriptionModel(user_id, blueprint["id"], owner=blueprint["owner"])
+    try:
+        with TransactWrite(connection=connection()) as tx:
+            tx.update(item, actions, condition=condition, add_version_condition=False)
+            tx.save(row)
+    except TransactWriteError as error:
+        reasons = [r.code if r is not None else None for r in error.cancellation_reasons or []]
+        if "ConditionalCheckFailed" in reasons:  # only the update has a condition
+            return False
+        if "TransactionConflict" in reasons:
+            raise VersionConflict("blueprints") from error
+        raise
+    return True
+
+
 # ---- OAuth2 links ----------------------------------------------------------------------------
 
 
@@ -574,13 +669,13 @@ def _link_key(provider: str, provider_id: str) -> str:
 
 
 def _link_keys_of(user_id: str) -> list[str]:
-    _ensure_bound()
+    ensure_bound()
     return [row.key for row in ExternalAuthModel.by_user.query(user_id)]
 
 
 def linked_user_id(provider: str, provider_id: str) -> str | None:
     """The user a provider account signs in as, if it was linked before."""
-    _ensure_bound()
+    ensure_bound()
     try:
         key = _link_key(provider, provider_id)
         return ExternalAuthModel.get(key, consistent_read=True).user
@@ -593,7 +688,7 @@ def save_user_with_link(
 ) -> Record:
     """Create (``before`` None) or update a user and link a provider account to it in one
     transaction: UniqueTaken("externalAuth") if the account got linked meanwhile."""
-    _ensure_bound()
+    ensure_bound()
     tx = _Transaction()
     item = _to_item("users", after)
     if before is not None:
@@ -610,45 +705,6 @@ def save_user_with_link(
     tx.save(link, "unique:externalAuth", must_be_new=True)
     tx.commit()
     return _to_record("users", item)
-
-
-# ---- login throttling ----------------------------------------------------------------------
-
-
-def count_login_failure(key: str, window_seconds: int) -> int:
-    """Add one failure to ``key``'s current window and return the window's total."""
-    _ensure_bound()
-    now = datetime.now(UTC)
-    item = LoginThrottleModel(key)
-    try:
-        item.update(
-            actions=[LoginThrottleModel.failures.add(1)],
-            condition=LoginThrottleModel.expires > now,
-        )
-        return int(item.failures)
-    except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
-    fresh = LoginThrottleModel(key, failures=1, expires=now + timedelta(seconds=window_seconds))
-    fresh.save()
-    return 1
-
-
-def login_failures(keys: list[str]) -> dict[str, int]:
-    """Failures in the current window of each key, read in one BatchGetItem."""
-    _ensure_bound()
-    now = datetime.now(UTC)
-    counts = dict.fromkeys(keys, 0)
-    for item in LoginThrottleModel.batch_get(keys, consistent_read=True):
-        # TTL deletion lags by up to days; an expired window counts as empty.
-        if item.expires > now:
-            counts[item.key] = int(item.failures)
-    return counts
-
-
-def clear_login_failures(key: str) -> None:
-    _ensure_bound()
-    LoginThrottleModel(key).delete()
 
 
 # ---- auto-update checks ----------------------------------------------------------------
@@ -670,7 +726,7 @@ def due_auto_updates(now: str) -> list[Record]:
 def _update_if(auto_update_id: str, actions: list[Any], condition: Any = None) -> bool:
     """Set attributes of an existing autoUpdate without its version; False if it is gone
     or ``condition`` fails."""
-    _ensure_bound()
+    ensure_bound()
     exists = AutoUpdateModel.id.exists()
     try:
         AutoUpdateModel._get_connection().update_item(
@@ -711,7 +767,7 @@ def claim_webhook_call(auto_update_id: str, now: str, not_since: str) -> bool:
 
 def acquire_lease(key: str, holder: str, seconds: int) -> bool:
     """Take the lease ``key`` if it is free or expired; False if someone else holds it."""
-    _ensure_bound()
+    ensure_bound()
     now = datetime.now(UTC)
     lease = LeaseModel(key, holder=holder, expires=now + timedelta(seconds=seconds))
     try:
@@ -725,7 +781,7 @@ def acquire_lease(key: str, holder: str, seconds: int) -> bool:
 
 def release_lease(key: str, holder: str) -> None:
     """Give the lease back, if we still hold it (it may have expired and moved on)."""
-    _ensure_bound()
+    ensure_bound()
     try:
         LeaseModel(key).delete(condition=LeaseModel.holder == holder)
     except DeleteError as error:

@@ -133,13 +133,12 @@ def update_user(
         _check_username(after, errors)
     if body.get("password") not in (None, ""):
         settings = get_settings()
-        failures = throttle.ensure_allowed(before["email"], "", settings)
+        attempt = throttle.admit(before["email"], "", settings)
         old = body.get("oldPassword")
         if not isinstance(old, str) or not passwords.verify_password(old, before["passwordHash"]):
-            errors["oldPassword"] = error(*OLD_PASSWORD)
-            throttle.record_failure(before["email"], "", settings)
+            errors["oldPassword"] = error(*OLD_PASSWORD)  # the attempt stays counted
         else:
-            throttle.record_success(before["email"], failures)
+            throttle.succeeded(attempt)
         password = _check_password(body, errors)
         if password and not errors:
             after["passwordHash"] = passwords.hash_password(password, get_settings().bcrypt_cost)

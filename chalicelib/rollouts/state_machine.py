@@ -23,7 +23,7 @@ from typing import Any
 
 from chalicelib.cluster import namespaces
 from chalicelib.cluster import rollouts as cluster
-from chalicelib.errors import BadRequest, Conflict
+from chalicelib.errors import BadRequest, Conflict, NotFound
 from chalicelib.records import service, store, values
 from chalicelib.records.access import Viewer
 from chalicelib.records.schema import ROLLOUTS
@@ -105,8 +105,8 @@ def _activate(
     replacements of one rollout at most one commits (``Superseded`` for the others)."""
     for _ in range(_ATTEMPTS):
         deployment = store.get("deployments", target["deployment"])
-        if deployment is None:
-            raise Conflict()
+        if deployment is None or deployment.get("deleting"):
+            raise store.ParentGone("deployment")
         if replaces is not None and deployment.get("runningRollout") not in ("", replaces["id"]):
             raise Superseded()
         stamp = values.now()
@@ -229,14 +229,19 @@ def create_rollout(body: dict[str, Any], query: dict[str, str], viewer: Viewer) 
     assert project is not None  # noqa: S101 - check_references verified it exists and is ours
     _owner_namespace(project, viewer)
     cluster.validate_manifest(project["id"], rollout["deployment"], rollout["manifest"])
-    return service.render(ROLLOUTS, _activate(rollout, None, project), query, viewer)
+    try:
+        activated = _activate(rollout, None, project)
+    except store.ParentGone as gone:
+        raise service.parent_gone(gone) from None
+    return service.render(ROLLOUTS, activated, query, viewer)
 
 
 def replace_running(running: Record, manifest: dict[str, Any]) -> Record:
     """Roll out ``manifest`` in place of ``running`` (the auto-updater's new image tag).
 
-    Exactly once: ``Superseded`` if ``running`` was ended or changed since it was read. A
-    failed cluster apply puts the records back and raises, so the next check retries it.
+    Exactly once: ``Superseded`` if ``running`` was ended or changed since it was read (or
+    its deployment is being deleted). A failed cluster apply puts the records back and
+    raises, so the next check retries it.
     The new rollout keeps the old one's ``user``; the namespace labels come from the
     project's owner (the original took the rollout's user, reference §3.6)."""
     project = store.get("projects", running["project"])
@@ -256,7 +261,10 @@ def replace_running(running: Record, manifest: dict[str, Any]) -> Record:
         "deployment": running["deployment"],
         "manifest": manifest,
     }
-    return _activate(rollout, None, project, replaces=running)
+    try:
+        return _activate(rollout, None, project, replaces=running)
+    except store.ParentGone:
+        raise Superseded() from None  # the deployment is being deleted, and ``running`` too
 
 
 def update_rollout(
@@ -279,7 +287,10 @@ def update_rollout(
             after["manifest"],
             failure_message=service.UPDATE_FAILED,
         )
-        result = _activate(after, before, project)
+        try:
+            result = _activate(after, before, project)
+        except store.ParentGone:
+            raise NotFound() from None  # its deployment is being deleted, and it with it
     elif was_running and not runs:
         result = _deactivate(before, after, project, delete=False) or {}
     else:

@@ -22,7 +22,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from local_server import ROOT, LocalServer
 from prerequisites import require
-from waiting import wait_for
+from waiting import deleted, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster, pytest.mark.dynamodb_local]
 
@@ -130,7 +130,9 @@ def test_a_new_user_clicks_through_the_platform(
     )
     assert ingress.spec.rules[0].host == state["host"]
     pod = state["deletedPod"]
-    wait_for("the deleted pod gone", lambda: _deleted(core.read_namespaced_pod, pod, project))
+    wait_for(
+        "the deleted pod gone", lambda: deleted(lambda: core.read_namespaced_pod(pod, project))
+    )
     status, me = server.request("GET", f"/api/collections/users/records/{owner}", token=token)
     assert status == 200 and me["name"] == state["displayName"], me
     status, shared = server.request(
@@ -141,7 +143,7 @@ def test_a_new_user_clicks_through_the_platform(
     assert status == 200 and other in shared["users"], shared
 
     _click_through(server, "teardown", state, registry)
-    wait_for("the namespace gone", lambda: _deleted(core.read_namespace, project))
+    wait_for("the namespace gone", lambda: deleted(lambda: core.read_namespace(project)))
     path = f"/api/collections/deployments/records/{deployment}"
     assert server.request("GET", path)[0] == 404
 
@@ -195,18 +197,6 @@ def _frontend_own(error: dict[str, str]) -> bool:
         error["message"] == "Cannot read properties of null (reading 'parentNode')"
         and "registerEditorContainer" in error["stack"]
     )
-
-
-def _deleted(read: Any, *names: str) -> bool:
-    """Whether the object ``read(*names)`` returns is gone (404) or being deleted."""
-    from kubernetes.client.rest import ApiException
-
-    try:
-        return read(*names).metadata.deletion_timestamp is not None
-    except ApiException as error:
-        if error.status == 404:
-            return True
-        raise
 
 
 def _token(server: LocalServer, email: str) -> str:

@@ -200,8 +200,10 @@ def test_old_password_guesses_are_throttled_like_logins(api: Api, make_user) -> 
         assert wrong.status == 400 and "oldPassword" in wrong.body["data"]
     right = api.patch(path, {**change, "oldPassword": user.password}, token=user.token)
     assert right.status == 429
+    # The guesses count on the account's shared counter, but the owner signing in from a
+    # client that has not been failing is not locked out by them (auth/throttle.py).
     login = api.post(
         "/api/collections/users/auth-with-password",
         {"identity": user.email, "password": user.password},
     )
-    assert login.status == 429  # one counter for both ways of trying a password
+    assert login.status == 200

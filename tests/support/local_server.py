@@ -4,6 +4,7 @@ that must talk HTTP to it: the JS SDK contract tests and the PocketBase differen
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -44,16 +45,12 @@ class LocalServer:
         self._owned_state = None if state_dir else tempfile.TemporaryDirectory(prefix="oc-")
         self.state_dir = state_dir or Path(self._owned_state.name)  # type: ignore[union-attr]
         self.args = args
-        self.env = {
-            **os.environ,
-            "TABLE_PREFIX": f"srv{uuid.uuid4().hex[:8]}-",
-            "BCRYPT_COST": "4",
-            **(extra_env or {}),
-        }
+        self.env = {**os.environ, "TABLE_PREFIX": f"srv{uuid.uuid4().hex[:8]}-", "BCRYPT_COST": "4"}
         self.env.pop("DYNAMODB_ENDPOINT", None)
+        self.env.pop("JWT_SECRET", None)  # the local run generates and keeps its own
+        self.env.update(extra_env or {})
         if dynamodb_endpoint:
             self.env["DYNAMODB_ENDPOINT"] = dynamodb_endpoint
-        self.env.pop("JWT_SECRET", None)  # the local run generates and keeps its own
         self._process: subprocess.Popen[bytes] | None = None
         self._log = self.state_dir / "server.log"
 
@@ -140,3 +137,58 @@ class LocalServer:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+class Fleet:
+    """N local servers in separate processes sharing one DynamoDB (one table prefix), one
+    signing secret and one files folder: what N concurrent Lambda instances share on AWS.
+    Nothing else is shared, so an invariant that holds here holds only through DynamoDB."""
+
+    def __init__(self, size: int, dynamodb_endpoint: str, extra_env: dict[str, str]) -> None:
+        self._shared = tempfile.TemporaryDirectory(prefix="oc-fleet-")
+        env = {
+            "TABLE_PREFIX": f"fleet{uuid.uuid4().hex[:8]}-",
+            "JWT_SECRET": f"fleet-secret-{uuid.uuid4().hex}",
+            "FILES_DIR": str(Path(self._shared.name) / "files"),
+            **extra_env,
+        }
+        self.servers = [LocalServer(dynamodb_endpoint, extra_env=env) for _ in range(size)]
+
+    def start(self) -> Self:
+        """The first server creates the tables; the others then start side by side."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        try:
+            self.servers[0].start()
+            with ThreadPoolExecutor(len(self.servers)) as pool:
+                list(pool.map(LocalServer.start, self.servers[1:]))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+        self._shared.cleanup()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def __len__(self) -> int:
+        return len(self.servers)
+
+    def server_errors(self) -> list[str]:
+        """Every 5xx access line and logged traceback so far, from every instance's log."""
+        found = []
+        for server in self.servers:
+            log = (server.state_dir / "server.log").read_text(errors="replace")
+            found += re.findall(r"oneclick\.access: \S+ \S+ 5\d\d .*", log)
+            found += [block[:3000] for block in log.split("Traceback (most recent")[1:]]
+        return found
+
+    def __getitem__(self, index: int) -> LocalServer:
+        return self.servers[index % len(self.servers)]

@@ -44,3 +44,19 @@ def wait_for(
                 return last
         time.sleep(0.25)
     pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def deleted(read: Callable[[], Any]) -> bool:
+    """Whether the object ``read()`` returns is gone (404) or being deleted: a typed
+    client object or a custom object's dict."""
+    from kubernetes.client.rest import ApiException
+
+    try:
+        found = read()
+    except ApiException as error:
+        if error.status == 404:
+            return True
+        raise
+    if isinstance(found, dict):
+        return bool(found.get("metadata", {}).get("deletionTimestamp"))
+    return found.metadata.deletion_timestamp is not None
