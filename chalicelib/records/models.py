@@ -425,6 +425,10 @@ class StreamSubscriptionModel(Model):
     connected = NumberAttribute()
     lease = UnicodeAttribute(null=True)
     lease_until = NumberAttribute(default=0)
+    # The one invocation relaying under ``lease`` (Lambda may deliver an event twice): a
+    # duplicate finds a live holder; a crashed holder's retry finds it expired.
+    holder = UnicodeAttribute(null=True)
+    holder_until = NumberAttribute(default=0)
     resume = UnicodeAttribute(default="{}")
     expires = TTLAttribute()
 

@@ -8,6 +8,7 @@ hand-over, can never relay the same stream twice.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -107,24 +108,48 @@ def get_subscription(connection: str) -> Item | None:
         return None
 
 
+def claim_lease(connection: str, lease: str, holder: str, holder_until: float) -> bool:
+    """Become the one invocation relaying under ``lease``: False when another lease holds
+    the subscription, or another invocation holds this lease and has renewed it lately."""
+    store.connection()
+    model = StreamSubscriptionModel
+    free = model.holder.does_not_exist() | (model.holder_until < time.time())
+    try:
+        model(connection).update(
+            actions=[model.holder.set(holder), model.holder_until.set(holder_until)],
+            condition=(model.lease == lease) & free,
+        )
+    except UpdateError as err:
+        if _lost_race(err):
+            return False
+        raise
+    return True
+
+
 def renew_lease(
     connection: str,
     lease: str,
-    lease_until: float,
+    holder: str,
+    until: tuple[float, float],
     new_lease: str | None = None,
     resume: str | None = None,
 ) -> bool:
-    """Extend the lease (or hand it to ``new_lease``, saving ``resume``) only while ``lease``
-    still holds it; False when the subscription is gone or held by another worker."""
+    """Extend the lease and its holder's claim (``until``: lease, holder), or hand the lease
+    to ``new_lease`` (its first invocation claims it), saving ``resume``, only while
+    ``lease`` and ``holder`` still hold it; False when the subscription is gone or held by
+    another worker."""
     store.connection()
-    row = StreamSubscriptionModel(connection)
-    actions = [StreamSubscriptionModel.lease_until.set(lease_until)]
+    model = StreamSubscriptionModel
+    row = model(connection)
+    actions = [model.lease_until.set(until[0])]
     if new_lease is not None:
-        actions.append(StreamSubscriptionModel.lease.set(new_lease))
+        actions += [model.lease.set(new_lease), model.holder.remove()]
+    else:
+        actions.append(model.holder_until.set(until[1]))
     if resume is not None:
-        actions.append(StreamSubscriptionModel.resume.set(resume))
+        actions.append(model.resume.set(resume))
     try:
-        row.update(actions=actions, condition=StreamSubscriptionModel.lease == lease)
+        row.update(actions=actions, condition=(model.lease == lease) & (model.holder == holder))
     except UpdateError as err:
         if _lost_race(err):
             return False

@@ -7,6 +7,8 @@ its successor with a new lease in the same conditional write. Reader threads fee
 queue; only the main thread sends, so the saved cursor is always what the client got.
 Every ``STREAM_CHECK_SECONDS`` the lease is renewed: when that fails the client left
 (``$disconnect`` deleted the subscription) or another worker holds it, and this one stops.
+Lambda may deliver one event twice: the first invocation claims the lease as its holder,
+and a copy that finds a live holder ends at once ("superseded").
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ log = logging.getLogger(__name__)
 
 REOPEN_PAUSE_SECONDS = 1.0
 JOIN_SECONDS = 2.0
+HOLDER_CHECKS = 3  # check periods a holder's claim outlives its last renewal
 
 
 class _Stop(Exception):
@@ -58,6 +61,7 @@ class Pump:
         settings: Settings,
         subscription: dict[str, Any],
         lease: str,
+        holder: str,
         known: dict[str, Any] | None,
     ) -> None:
         self.settings = settings
@@ -65,6 +69,7 @@ class Pump:
         self.connection = str(subscription["connection"])
         self.endpoint = str(subscription["endpoint"])
         self.lease = lease
+        self.holder = holder
         self.request = StreamRequest.from_params(json.loads(subscription["params"]))
         self.resume: dict[str, Any] = json.loads(subscription.get("resume") or "{}")
         now = time.time()
@@ -248,7 +253,10 @@ class Pump:
             # invocations) repeats at most one check period of frames.
             until = time.time() + self.remaining() + self.settings.stream_check_seconds
             resume = self._resume_point()
-            if not stream_store.renew_lease(self.connection, self.lease, until, resume=resume):
+            renewed = stream_store.renew_lease(
+                self.connection, self.lease, self.holder, (until, holder_until()), resume=resume
+            )
+            if not renewed:
                 raise _Stop("left")
             self._still_allowed()
             self.next_check = now + self.settings.stream_check_seconds
@@ -330,11 +338,23 @@ class Pump:
         settings = self.settings
         until = time.time() + settings.stream_window_seconds + settings.stream_check_seconds
         if not stream_store.renew_lease(
-            self.connection, self.lease, until, new_lease=successor, resume=self._resume_point()
+            self.connection,
+            self.lease,
+            self.holder,
+            (until, 0.0),
+            new_lease=successor,
+            resume=self._resume_point(),
         ):
             return "left"
         gateway.start_worker({"connection": self.connection, "lease": successor})
         return "handed over"
+
+
+def holder_until() -> float:
+    """How long a holder's claim lasts without renewal: a few check periods, so a live
+    worker always renews in time and a crashed one's retry (a minute later at the
+    earliest) takes over."""
+    return time.time() + HOLDER_CHECKS * get_settings().stream_check_seconds
 
 
 def run(event: dict[str, Any]) -> str:
@@ -343,8 +363,11 @@ def run(event: dict[str, Any]) -> str:
     subscription = stream_store.get_subscription(connection) if connection else None
     if subscription is None or subscription.get("lease") != lease:
         return "superseded"
+    holder = secrets.token_hex(8)
+    if not stream_store.claim_lease(connection, lease, holder, holder_until()):
+        return "superseded"  # a duplicate delivery of an event whose worker still runs
     known = stream_store.get_connection(connection)
-    pump = Pump(get_settings(), subscription, lease, known)
+    pump = Pump(get_settings(), subscription, lease, holder, known)
     try:
         authorize(pump.request, known)
     except ApiError as err:

@@ -12,7 +12,7 @@ import json
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import pytest
 from http_json import request_json
 from kubernetes import client, config
 from local_server import LocalServer
+from stream_client import StreamClient
 from waiting import wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
@@ -159,43 +160,12 @@ def ws_url(server: LocalServer, stream: str, token: str | None = None) -> str:
     return f"ws://127.0.0.1:{server.port}/ws/k8s/{stream}{query}"
 
 
-class Client:
-    """A websocket client collecting every text frame on a background task."""
-
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws = ws
-        self.frames: list[str] = []
-        self.closed = asyncio.Event()
-        self._reader = asyncio.ensure_future(self._read())
-
-    async def _read(self) -> None:
-        async for message in self.ws:
-            if message.type == aiohttp.WSMsgType.TEXT:
-                self.frames.append(message.data)
-        self.closed.set()
-
-    def text(self) -> str:
-        return "".join(self.frames)
-
-    def pushes(self) -> list[dict[str, Any]]:
-        return [json.loads(f) for f in self.frames if f and '"keepalive"' not in f]
-
-    async def until(self, what: str, check: Callable[[], Any], timeout: float = 30) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            answer = check()
-            if answer:
-                return answer
-            await asyncio.sleep(0.1)
-        pytest.fail(f"timed out waiting for {what}; frames: {self.frames[-10:]!r}")
-
-
 async def subscribe(
     session: aiohttp.ClientSession, url: str, first: dict[str, Any], **kwargs: Any
-) -> Client:
+) -> StreamClient:
     ws = await session.ws_connect(url, **kwargs)
     await ws.send_str(json.dumps(first))
-    return Client(ws)
+    return StreamClient(ws)
 
 
 def table_items(server: LocalServer, name: str) -> list[dict[str, Any]]:
