@@ -37,7 +37,8 @@ class Outcome:
     digest: str = ""  # that tag's digest, when the policy needed it
     rollout: str = ""  # the rollout this check created
     error: str = ""  # plain words for the owner; "" when the check went fine
-    retry_soon: bool = False  # the cluster refused for now: check again on the next tick
+    retry_soon: bool = False  # the cluster or the registry failed for now: check on the next tick
+    timed_out: bool = False  # the registry did not answer in time
 
 
 def running_rollout(deployment: Record | None, preloaded: dict[str, Record]) -> Record | None:
@@ -60,6 +61,16 @@ def _image(rollout: Record) -> dict[str, Any]:
     return image
 
 
+def registry_host(running: Record | None) -> str:
+    """The registry the check of ``running`` asks; "" when the check cannot ask one."""
+    if running is None:
+        return ""
+    try:
+        return repository_from_image(_image(running)).host
+    except (ValueError, ApiError):
+        return ""
+
+
 def check(auto_update: Record, running: Record | None, registry: RegistryClient) -> Outcome:
     if running is None:
         return Outcome(error="The deployment has no running rollout to update.")
@@ -80,7 +91,12 @@ def check(auto_update: Record, running: Record | None, registry: RegistryClient)
         digest = None
         if candidate is not None and policy.kind == "latest":
             digest = registry.digest(repository, candidate, credentials)
-    except (RegistryError, ApiError) as problem:
+    except RegistryError as problem:
+        if problem.kind == "timeout":  # a slow moment or a dead registry: try the next tick
+            error = f"{_words(problem)}; checking again on the next tick"
+            return Outcome(error=error, retry_soon=True, timed_out=True)
+        return Outcome(error=_words(problem))
+    except ApiError as problem:
         return Outcome(error=_words(problem))
     if candidate is None:
         return Outcome(error=f"No tag of {repository.name} matches the pattern and policy.")

@@ -5,11 +5,20 @@ need (BatchGetItem), shares one registry client so that identical (registry, rep
 credentials) lookups are made once per tick, and stores each outcome with the next due
 time. A lease keeps overlapping ticks apart; a tick that is missed or dies leaves the
 records due, so a check is delayed, never skipped.
+
+One tenant's slow registry must not hold up the others: every lookup ends by
+``REGISTRY_TIMEOUT_SECONDS``, the client sends at most half the workers' worth of requests to
+one registry and stops asking a registry that stopped answering, and once a registry timed
+out on one of an owner's checks, that owner's other checks on it wait for the next tick
+instead of costing a timeout each (a registry that answers some requests quickly would
+otherwise keep every worker busy). Timed-out and postponed checks are due again at the next
+tick; the postponed ones keep their place in the queue, ahead of the one that timed out.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 from chalicelib.autoupdate.intervals import next_due, parse_interval
 from chalicelib.errors import ApiError
-from chalicelib.image_updates.check import Outcome, check, running_rollout
+from chalicelib.image_updates.check import Outcome, check, registry_host, running_rollout
 from chalicelib.records import store, values
 from chalicelib.records.store import Record
 from chalicelib.registry.client import RegistryClient
@@ -75,10 +84,12 @@ def run(now: str | None = None, registry: RegistryClient | None = None) -> TickR
     if not store.acquire_lease(LEASE, holder, settings.auto_update_lease_seconds):
         logger.info("another auto-update tick is still running; this one is skipped")
         return TickReport(skipped=True)
+    registry = registry or RegistryClient(
+        timeout=settings.registry_timeout_seconds,
+        per_host=max(1, settings.auto_update_concurrency // 2),
+    )
     try:
-        return _check_due(
-            now, registry or RegistryClient(timeout=settings.registry_timeout_seconds)
-        )
+        return _check_due(now, registry)
     finally:
         store.release_lease(LEASE, holder)
 
@@ -88,11 +99,23 @@ def _check_due(now: str, registry: RegistryClient) -> TickReport:
     deployments = store.batch_get("deployments", {a["deployment"] for a in due})
     pointers = {d.get("runningRollout") for d in deployments.values()} - {"", None}
     rollouts = store.batch_get("rollouts", pointers)
+    timed_out: set[tuple[str, str]] = set()  # (owner, registry) with a timeout in this tick
+    lock = threading.Lock()
 
     def one(auto_update: Record) -> Outcome:
         try:
             running = running_rollout(deployments.get(auto_update["deployment"]), rollouts)
+            lane = (auto_update["user"], registry_host(running))
+            with lock:
+                postponed = lane in timed_out
+            if postponed:
+                outcome = Outcome(error=_postponed(lane[1]))
+                record(auto_update, outcome, now, None)  # still due, ahead in the queue
+                return outcome
             outcome = check(auto_update, running, registry)
+            if outcome.timed_out:
+                with lock:
+                    timed_out.add(lane)
             record(auto_update, outcome, now, next_check(auto_update, outcome, now))
         except Exception:  # noqa: BLE001 - one autoUpdate's failure must not stop the tick
             logger.exception("auto-update %s: the check failed", auto_update["id"])
@@ -106,4 +129,11 @@ def _check_due(now: str, registry: RegistryClient) -> TickReport:
         rolled_out=[o.rollout for o in outcomes if o.rollout],
         errors=sum(1 for o in outcomes if o.error),
         registry_requests=registry.request_count,
+    )
+
+
+def _postponed(host: str) -> str:
+    return (
+        f"Not checked: registry {host} timed out on another of your autoUpdates in this run; "
+        "checking again on the next tick"
     )

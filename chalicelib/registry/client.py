@@ -1,5 +1,6 @@
 """The HTTP side of registries: tags and manifest digests over the Docker Registry HTTP API v2
-(OCI distribution spec), with the auth dance, pagination, retries and per-tick memoization.
+(OCI distribution spec), with the auth dance, pagination, retries, per-tick memoization and
+time limits that one slow registry cannot stretch.
 
 Why it is written this way:
 - One :class:`RegistryClient` lives for one tick. Many autoUpdates often watch the same image,
@@ -11,7 +12,17 @@ Why it is written this way:
   Docker Hub does not count ``HEAD`` against its pull rate limit.
 - Failures are :class:`RegistryError` values in plain words; transient ones (429, 5xx,
   dropped connections) are retried with capped, jittered exponential backoff that honours
-  ``Retry-After``; a timeout is not retried, so one slow registry cannot stall a tick.
+  ``Retry-After``; a timeout is not retried.
+- Each lookup (a repository's tags, a tag's digest) must be over ``timeout`` seconds after it
+  started: waiting for a request slot, retries and their backoff, the token, every page and
+  every body included. Socket timeouts cannot promise that, since they bound each read and a
+  server sending a byte every few seconds satisfies every one; so each request also runs under
+  a cutoff that shuts its socket down at the deadline, wherever it blocks (TLS handshake,
+  headers, body).
+- At most ``per_host`` requests go to one host at once (waiting for a slot counts against the
+  deadline), and a host that kept ``per_host`` requests waiting for their answer until the
+  deadline cut them is not asked again by this client: a registry that stopped answering
+  costs one deadline per tick, not one per autoUpdate.
 - Credentials and tokens never reach logs or messages, are sent only over HTTPS (or to a
   loopback host), and urllib3 drops ``Authorization`` on a redirect to another host.
 """
@@ -19,22 +30,25 @@ Why it is written this way:
 from __future__ import annotations
 
 import base64
+import contextlib
 import email.utils
 import ipaddress
 import json
 import logging
 import random
 import re
+import socket
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from hashlib import sha256
 from typing import Any, TypeVar
 
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import HTTPError, MaxRetryError, NewConnectionError, SSLError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
@@ -65,6 +79,110 @@ _DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[A-Za-z0-9=_-]{32,}")
 _PARAM = re.compile(r'([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))')
 _LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]*)*)")
 _T = TypeVar("_T")
+# A request that had been waiting for its answer for this share of the deadline or more when
+# the deadline cut it shows a host that stopped answering (not a lookup with many quick pages).
+_STALL_SHARE = 0.5
+_sending = threading.local()  # .cutoff: the _Cutoff of the request this thread is sending
+
+
+class _Deadline:
+    """When one lookup must be over, on the monotonic clock."""
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return self.at - time.monotonic()
+
+
+class _Cutoff:
+    """Shuts down the sockets of one request when its lookup's deadline passes.
+
+    The shutdown wakes a read blocked anywhere (TLS handshake, status line, headers, body),
+    which no socket timeout does for a server that trickles. The cutoff shuts down its own
+    duplicate of each descriptor, so it never acts on a number that the request has closed in
+    the meantime and the system has given to another socket."""
+
+    def __init__(self) -> None:
+        self.fired = False
+        self._copies: list[socket.socket] = []
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def watch(self, sock: socket.socket) -> None:
+        try:
+            copy = socket.fromfd(sock.fileno(), sock.family, sock.type, sock.proto)
+        except OSError:  # already closed: urllib3 connects anew, and watches that socket
+            return
+        with self._lock:
+            if not self._closed:
+                self._copies.append(copy)
+                if self.fired:
+                    _shut(copy)
+                return
+        copy.close()
+
+    def fire(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self.fired = True
+            for copy in self._copies:
+                _shut(copy)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            copies, self._copies = self._copies, []
+        for copy in copies:
+            copy.close()
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # the peer may have closed it already
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _watch(sock: socket.socket) -> None:
+    cutoff = getattr(_sending, "cutoff", None)
+    if cutoff is not None:
+        cutoff.watch(sock)
+
+
+class _CutoffConnection(HTTPConnection):
+    """Hands every socket a request uses to the sending thread's cutoff: a new one as soon as
+    it is connected (before any TLS byte), a kept-alive one when it is reused."""
+
+    def _new_conn(self) -> socket.socket:  # urllib3's one place that opens the socket
+        sock = super()._new_conn()
+        _watch(sock)
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        if self.sock is not None:
+            _watch(self.sock)
+        super().request(*args, **kwargs)
+
+
+class _CutoffHTTPSConnection(_CutoffConnection, HTTPSConnection):
+    pass
+
+
+class _CutoffPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _CutoffConnection
+
+
+class _CutoffHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _CutoffHTTPSConnection
+
+
+@dataclass
+class _Host:
+    """One host during this client's life: requests in flight, and requests that stalled
+    (cut by the deadline after waiting ``_STALL_SHARE`` of it or more)."""
+
+    busy: int = 0
+    stalled: int = 0
 
 
 @dataclass(frozen=True)
@@ -159,12 +277,14 @@ def _require_private_channel(url: str, repo: Repository) -> None:
 
 class RegistryClient:
     """Talks to any OCI registry for one tick. Thread-safe; ``request_count`` counts the HTTP
-    requests actually sent (attempts included), for benchmarks."""
+    requests actually sent (attempts included), for benchmarks. ``timeout`` is the time limit
+    of one lookup, ``per_host`` the requests sent to one host at once."""
 
     def __init__(
         self,
         *,
         timeout: float = 10.0,
+        per_host: int = 4,
         max_retries: int = 4,
         backoff: float = 0.5,
         max_backoff: float = 8.0,
@@ -173,6 +293,7 @@ class RegistryClient:
         max_pages: int = 100,
     ) -> None:
         self.timeout = timeout
+        self.per_host = per_host
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -185,10 +306,13 @@ class RegistryClient:
             maxsize=8,
             headers={"User-Agent": "one-click-serverless registry client"},
         )
+        self._pool.pool_classes_by_scheme = {"http": _CutoffPool, "https": _CutoffHTTPSPool}
         self._retries = urllib3.Retry(
             total=None, connect=0, read=0, status=0, other=0, redirect=3, raise_on_redirect=True
         )
         self._lock = threading.Lock()
+        self._slot_freed = threading.Condition(self._lock)
+        self._hosts: dict[str, _Host] = {}
         self._memo: dict[tuple[Any, ...], Future[Any]] = {}
         self._challenges: dict[str, _Challenge] = {}
         self._tokens: dict[tuple[str, str, str, Credentials | None], tuple[str, float]] = {}
@@ -198,20 +322,26 @@ class RegistryClient:
 
     def list_tags(self, repo: Repository, creds: Credentials | None) -> list[str]:
         """Every tag of the repository, following ``Link: rel="next"`` pages."""
-        return list(self._memoized(("tags", repo, creds), lambda: self._list_tags(repo, creds)))
+        deadline = _Deadline(self.timeout)
+        return list(
+            self._memoized(("tags", repo, creds), lambda: self._list_tags(repo, creds, deadline))
+        )
 
     def digest(self, repo: Repository, tag: str, creds: Credentials | None) -> str | None:
         """The digest ``tag`` points to now, or None when the tag does not exist."""
         if not isinstance(tag, str) or not _TAG.fullmatch(tag):
             message = f"image tag {tag!r} is not a valid tag"
             raise Invalid(message, {"tag": field_error("validation_invalid_tag", message)})
-        return self._memoized(("digest", repo, tag, creds), lambda: self._digest(repo, tag, creds))
+        deadline = _Deadline(self.timeout)
+        return self._memoized(
+            ("digest", repo, tag, creds), lambda: self._digest(repo, tag, creds, deadline)
+        )
 
     # -- memoization ------------------------------------------------------------------------
 
     def _memoized(self, key: tuple[Any, ...], compute: Callable[[], _T]) -> _T:
         """Run ``compute`` once per key for this client; concurrent callers wait for it and
-        share its result or its error."""
+        share its result or its error (its deadline, which began first, bounds their wait)."""
         with self._lock:
             future = self._memo.get(key)
             owner = future is None
@@ -227,13 +357,16 @@ class RegistryClient:
 
     # -- operations -------------------------------------------------------------------------
 
-    def _list_tags(self, repo: Repository, creds: Credentials | None) -> list[str]:
+    def _list_tags(
+        self, repo: Repository, creds: Credentials | None, deadline: _Deadline
+    ) -> list[str]:
         url = f"{repo.base_url}/v2/{repo.name}/tags/list?n={self.page_size}"
         tags: dict[str, None] = {}
         seen: set[str] = set()
         for _page in range(self.max_pages):
             seen.add(url)
-            reply = self._authorized(repo, creds, "GET", url, {"Accept": "application/json"})
+            headers = {"Accept": "application/json"}
+            reply = self._authorized(repo, creds, "GET", url, headers, deadline)
             if reply.status == 404:
                 raise RegistryError(
                     "not_found", f"repository {repo.name} not found on registry {repo.host}", 404
@@ -270,23 +403,30 @@ class RegistryClient:
             raise RegistryError("protocol", f"registry {repo.host} sent a malformed tag list")
         return tags
 
-    def _digest(self, repo: Repository, tag: str, creds: Credentials | None) -> str | None:
+    def _digest(
+        self, repo: Repository, tag: str, creds: Credentials | None, deadline: _Deadline
+    ) -> str | None:
         url = f"{repo.base_url}/v2/{repo.name}/manifests/{tag}"
-        head = self._manifest(repo, creds, "HEAD", url)
+        head = self._manifest(repo, creds, "HEAD", url, deadline)
         if head is None:
             return None
         digest = _header_digest(head)
         if digest is None:  # a registry that omits the header: hash the manifest itself
-            manifest = self._manifest(repo, creds, "GET", url)
+            manifest = self._manifest(repo, creds, "GET", url, deadline)
             if manifest is None:
                 return None
             digest = _header_digest(manifest) or "sha256:" + sha256(manifest.body).hexdigest()
         return digest
 
     def _manifest(
-        self, repo: Repository, creds: Credentials | None, method: str, url: str
+        self,
+        repo: Repository,
+        creds: Credentials | None,
+        method: str,
+        url: str,
+        deadline: _Deadline,
     ) -> _Reply | None:
-        reply = self._authorized(repo, creds, method, url, {"Accept": _ACCEPT})
+        reply = self._authorized(repo, creds, method, url, {"Accept": _ACCEPT}, deadline)
         if reply.status == 404:
             return None
         self._expect_ok(repo, reply)
@@ -310,6 +450,7 @@ class RegistryClient:
         method: str,
         url: str,
         headers: dict[str, str],
+        deadline: _Deadline,
     ) -> _Reply:
         """Send with the auth the registry asked for last time; on a 401, answer the new
         challenge once. A 401/403 after that is a refusal, worded for the caller."""
@@ -317,16 +458,17 @@ class RegistryClient:
             creds = ecr_credentials(*ecr)
         with self._lock:
             known = self._challenges.get(repo.base_url)
-        sent = self._auth_header(repo, creds, known, fresh=False) if known else None
-        reply = self._send(method, url, {**headers, **({"Authorization": sent} if sent else {})})
+        sent = self._auth_header(repo, creds, known, deadline, fresh=False) if known else None
+        auth = {"Authorization": sent} if sent else {}
+        reply = self._send(method, url, {**headers, **auth}, deadline)
         if reply.status == 401:
             challenge = _parse_challenges(reply.headers.getlist("WWW-Authenticate"))
             if challenge is not None:
                 with self._lock:
                     self._challenges[repo.base_url] = challenge
-                header = self._auth_header(repo, creds, challenge, fresh=sent is not None)
+                header = self._auth_header(repo, creds, challenge, deadline, fresh=sent is not None)
                 if header is not None:
-                    reply = self._send(method, url, {**headers, "Authorization": header})
+                    reply = self._send(method, url, {**headers, "Authorization": header}, deadline)
         if reply.status in (401, 403):
             raise self._refused(repo, creds, reply.status)
         return reply
@@ -345,33 +487,55 @@ class RegistryClient:
         )
 
     def _auth_header(
-        self, repo: Repository, creds: Credentials | None, challenge: _Challenge, *, fresh: bool
+        self,
+        repo: Repository,
+        creds: Credentials | None,
+        challenge: _Challenge,
+        deadline: _Deadline,
+        *,
+        fresh: bool,
     ) -> str | None:
         """The ``Authorization`` value for a challenge; None when we have nothing to offer."""
         if challenge.scheme == "bearer":
-            return "Bearer " + self._token(repo, creds, challenge, fresh=fresh)
+            return "Bearer " + self._token(repo, creds, challenge, deadline, fresh=fresh)
         if creds is None:
             return None
         _require_private_channel(repo.base_url, repo)
         return _basic(creds)
 
     def _token(
-        self, repo: Repository, creds: Credentials | None, challenge: _Challenge, *, fresh: bool
+        self,
+        repo: Repository,
+        creds: Credentials | None,
+        challenge: _Challenge,
+        deadline: _Deadline,
+        *,
+        fresh: bool,
     ) -> str:
         scope = f"repository:{repo.name}:pull"
         key = (challenge.realm, challenge.service, scope, creds)
         with self._lock:
             lock = self._token_locks.setdefault(key, threading.Lock())
-        with lock:
+        # another lookup may be fetching this token from a slow token service
+        if not lock.acquire(timeout=max(0.0, deadline.left())):
+            raise self._timed_out(repo.host)
+        try:
             cached = self._tokens.get(key)
             if cached and not fresh and cached[1] > time.monotonic():
                 return cached[0]
-            token, lifetime = self._fetch_token(repo, creds, challenge, scope)
+            token, lifetime = self._fetch_token(repo, creds, challenge, scope, deadline)
             self._tokens[key] = (token, time.monotonic() + lifetime)
             return token
+        finally:
+            lock.release()
 
     def _fetch_token(
-        self, repo: Repository, creds: Credentials | None, challenge: _Challenge, scope: str
+        self,
+        repo: Repository,
+        creds: Credentials | None,
+        challenge: _Challenge,
+        scope: str,
+        deadline: _Deadline,
     ) -> tuple[str, float]:
         realm = urllib.parse.urlsplit(challenge.realm)
         if realm.scheme not in ("http", "https") or not realm.netloc:
@@ -390,7 +554,7 @@ class RegistryClient:
             )
         )
         headers = {"Authorization": _basic(creds)} if creds else {}
-        reply = self._send("GET", url, headers, host=realm.netloc)
+        reply = self._send("GET", url, headers, deadline, host=realm.netloc)
         if reply.status in (401, 403):
             raise self._refused(repo, creds, reply.status)
         if reply.status != 200:
@@ -415,18 +579,23 @@ class RegistryClient:
     # -- transport --------------------------------------------------------------------------
 
     def _send(
-        self, method: str, url: str, headers: dict[str, str], *, host: str | None = None
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        deadline: _Deadline,
+        *,
+        host: str | None = None,
     ) -> _Reply:
         """One logical request: retried on 429, 5xx and dropped connections, never on
-        timeouts, and never when ``Retry-After`` asks for more than ``max_retry_after``."""
+        timeouts, and never when the wait (``Retry-After`` or backoff) would pass
+        ``max_retry_after`` or the lookup's deadline."""
         host = host or urllib.parse.urlsplit(url).netloc
         path = urllib.parse.urlsplit(url).path
         attempt = 0
         while True:
-            with self._lock:
-                self.request_count += 1
             try:
-                reply = self._once(method, url, headers)
+                reply = self._once(method, url, headers, deadline)
             except RegistryError as error:
                 if error.kind != "unavailable":
                     raise
@@ -439,7 +608,7 @@ class RegistryClient:
                 if asked is not None and asked > self.max_retry_after:
                     raise failure  # waiting that long belongs to a later tick
                 wait = self._backoff(attempt) if asked is None else asked
-            if attempt >= self.max_retries:
+            if attempt >= self.max_retries or wait >= deadline.left():
                 raise failure
             logger.info("retrying %s %s%s in %.1fs: %s", method, host, path, wait, failure)
             time.sleep(wait)
@@ -450,33 +619,93 @@ class RegistryClient:
         ceiling = min(self.max_backoff, self.backoff * 2**attempt)
         return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not crypto
 
-    def _once(self, method: str, url: str, headers: dict[str, str]) -> _Reply:
-        host = urllib.parse.urlsplit(url).netloc
+    @contextlib.contextmanager
+    def _slot(self, host: str, deadline: _Deadline) -> Iterator[_Host]:
+        """One of the ``per_host`` request slots of ``host``, waited for until the deadline;
+        none for a host that stopped answering in this client's life."""
+        with self._slot_freed:
+            state = self._hosts.setdefault(host, _Host())
+            while True:
+                if state.stalled >= self.per_host:
+                    raise RegistryError(
+                        "timeout",
+                        f"registry {host} is not answering: {state.stalled} requests timed out "
+                        f"after {self.timeout:g}s in this run",
+                    )
+                left = deadline.left()
+                if left <= 0:
+                    raise self._timed_out(host)
+                if state.busy < self.per_host:
+                    break
+                self._slot_freed.wait(left)
+            state.busy += 1
         try:
-            response = self._pool.request(
-                method,
-                url,
-                headers=headers,
-                preload_content=False,
-                retries=self._retries,
-                timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout),
-            )
+            yield state
+        finally:
+            with self._slot_freed:
+                state.busy -= 1
+                self._slot_freed.notify_all()
+
+    def _once(self, method: str, url: str, headers: dict[str, str], deadline: _Deadline) -> _Reply:
+        """One HTTP request in a slot of its host, cut off at the deadline."""
+        host = urllib.parse.urlsplit(url).netloc
+        with self._slot(host, deadline) as state:
+            with self._lock:
+                self.request_count += 1
+            left, started = deadline.left(), time.monotonic()
+            cutoff = _Cutoff()
+            timer = threading.Timer(left, cutoff.fire)
+            timer.daemon = True
+            _sending.cutoff = cutoff
+            timer.start()
             try:
-                body = response.read(_MAX_BODY + 1) if method != "HEAD" else b""
-                if len(body) > _MAX_BODY:
-                    raise RegistryError("protocol", f"registry {host} sent an oversized answer")
-                return _Reply(response.status, response.headers, body)
+                reply = self._exchange(method, url, headers, left, cutoff)
+            except (MaxRetryError, HTTPError) as error:
+                reason = (error.reason or error) if isinstance(error, MaxRetryError) else error
+                # urllib3 makes NewConnectionError (refused, DNS) a timeout for history
+                timed_out = isinstance(reason, Urllib3Timeout) and not isinstance(
+                    reason, NewConnectionError
+                )
+                if not (cutoff.fired or timed_out):
+                    raise self._transport_error(host, reason) from None
+            else:
+                if not cutoff.fired:  # a cut can also end a body delimited by the connection
+                    return reply
             finally:
-                response.release_conn()
-        except MaxRetryError as error:
-            raise self._transport_error(host, error.reason or error) from None
-        except HTTPError as error:
-            raise self._transport_error(host, error) from None
+                _sending.cutoff = None
+                timer.cancel()
+                cutoff.close()
+            if time.monotonic() - started >= self.timeout * _STALL_SHARE:
+                with self._lock:
+                    state.stalled += 1
+            raise self._timed_out(host)
+
+    def _exchange(
+        self, method: str, url: str, headers: dict[str, str], left: float, cutoff: _Cutoff
+    ) -> _Reply:
+        host = urllib.parse.urlsplit(url).netloc
+        response = self._pool.request(
+            method,
+            url,
+            headers=headers,
+            preload_content=False,
+            retries=self._retries,
+            timeout=urllib3.Timeout(connect=left, read=left),
+        )
+        try:
+            body = response.read(_MAX_BODY + 1) if method != "HEAD" else b""
+        finally:
+            if cutoff.fired:
+                response.close()  # its socket is shut down: never back into the pool
+            response.release_conn()
+        if len(body) > _MAX_BODY:
+            raise RegistryError("protocol", f"registry {host} sent an oversized answer")
+        return _Reply(response.status, response.headers, body)
+
+    def _timed_out(self, host: str) -> RegistryError:
+        return RegistryError("timeout", f"registry {host} timed out after {self.timeout:g}s")
 
     def _transport_error(self, host: str, error: Exception) -> RegistryError:
-        # urllib3 makes NewConnectionError (refused, DNS) a ConnectTimeoutError for history.
-        if isinstance(error, Urllib3Timeout) and not isinstance(error, NewConnectionError):
-            return RegistryError("timeout", f"registry {host} timed out after {self.timeout:g}s")
         if isinstance(error, SSLError):
             return RegistryError("protocol", f"TLS with registry {host} failed")
         if "redirect" in str(error).lower():

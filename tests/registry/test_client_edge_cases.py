@@ -12,10 +12,11 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
+from loopback_http import LoopbackServer
 
 from chalicelib.errors import Invalid
 from chalicelib.registry.client import RegistryClient, RegistryError
@@ -43,7 +44,7 @@ class Seen:
     at: float
 
 
-class ScriptedServer:
+class ScriptedServer(LoopbackServer):
     """Answers ``"METHOD /path"`` (query ignored) from its script in order; an unscripted or
     exhausted route gets 410, which no client retries, so a bug cannot loop."""
 
@@ -51,16 +52,7 @@ class ScriptedServer:
         self.routes: dict[str, list[Answer]] = {}
         self.seen: list[Seen] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self._server.server_address[1]}"
+        self._start()
 
     def script(self, route: str, *answers: Answer) -> None:
         self.routes.setdefault(route, []).extend(answers)
@@ -97,11 +89,6 @@ class ScriptedServer:
                 pass
 
         return Handler
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -238,6 +225,65 @@ def test_slow_answer_times_out_without_retrying(fake: ScriptedServer):
     assert caught.value.kind == "timeout"
     assert str(caught.value) == f"registry {fake.host} timed out after 0.3s"
     assert client.request_count == 1
+
+
+def slow_pages(count: int, delay: float) -> list[Answer]:
+    """Pages that each come well within the timeout, and each link to the next."""
+    link = '</v2/team/app/tags/list?last={}>; rel="next"'
+    return [
+        Answer(delay=delay, body={"tags": [str(i)]}, headers={"Link": link.format(i)})
+        for i in range(count)
+    ]
+
+
+def test_the_deadline_covers_every_page(fake: ScriptedServer):
+    fake.script(TAGS, *slow_pages(20, 0.3))  # 6 s in all
+    client = fast(timeout=1)
+    started = time.monotonic()
+    with pytest.raises(RegistryError) as caught:
+        client.list_tags(repo(fake), None)
+    assert str(caught.value) == f"registry {fake.host} timed out after 1s"
+    assert time.monotonic() - started < 3
+    assert 2 <= client.request_count <= 4
+
+
+def test_a_lookup_cut_between_quick_pages_leaves_the_host_usable(fake: ScriptedServer):
+    """Many quick pages are not a registry that stopped answering: with one slot per host,
+    one stalled request would close the host for the run, a cut page must not."""
+    fake.script(TAGS, *slow_pages(20, 0.2))
+    fake.script("GET /v2/team/other/tags/list", page("2.0"))
+    client = fast(timeout=1, per_host=1)
+    with pytest.raises(RegistryError, match="timed out after 1s"):
+        client.list_tags(repo(fake), None)
+    assert client.list_tags(Repository(fake.host, "team/other", "http"), None) == ["2.0"]
+
+
+def test_the_deadline_covers_the_auth_dance(fake: ScriptedServer):
+    challenge = bearer(fake)
+    challenge.delay = 0.4
+    fake.script(TAGS, challenge, Answer(delay=0.4, body={"tags": ["1"]}))
+    fake.script("GET /token", Answer(delay=0.4, body={"token": "t"}))
+    client = fast(timeout=1)  # each answer is in time, the three are not
+    with pytest.raises(RegistryError) as caught:
+        client.list_tags(repo(fake), None)
+    assert caught.value.kind == "timeout"
+    assert [seen.path.partition("?")[0] for seen in fake.seen] == [
+        "/v2/team/app/tags/list",
+        "/token",
+        "/v2/team/app/tags/list",
+    ]
+
+
+def test_the_deadline_covers_retries(fake: ScriptedServer):
+    fake.script(TAGS, *[Answer(503, {"Retry-After": "1"})] * 10)
+    client = fast(timeout=2, max_retries=10)
+    started = time.monotonic()
+    with pytest.raises(RegistryError) as caught:
+        client.list_tags(repo(fake), None)
+    # the last answer, once waiting again would pass the deadline
+    assert (caught.value.kind, caught.value.status) == ("unavailable", 503)
+    assert time.monotonic() - started < 3 * 2
+    assert len(fake.seen) <= 3  # ten retries would take ten seconds
 
 
 def test_digest_from_head(fake: ScriptedServer):
