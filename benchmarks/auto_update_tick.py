@@ -17,6 +17,7 @@ from typing import Any
 from bench_env import MANIFEST, ROOT, count_dynamodb_calls, database  # noqa: I001 - environment first
 
 sys.path.insert(0, str(ROOT / "tests" / "support"))
+from auto_update_seed import seed_deployment  # noqa: E402
 from docker_registry import push_image, start_registry  # noqa: E402
 
 AUTO_UPDATES, REPOSITORIES, TAGS_PER_REPOSITORY, RUNS = 1000, 50, 12, 5
@@ -29,7 +30,6 @@ def seed(registry: str) -> list[str]:
     """Users, projects, deployments with a running rollout each, and their autoUpdates,
     written through the store as the API would leave them."""
     from chalicelib.records import store, values
-    from chalicelib.records.auto_updates import new_secret
     from chalicelib.records.tables import create_missing_tables
     from chalicelib.records.users import new_user
 
@@ -42,44 +42,13 @@ def seed(registry: str) -> list[str]:
     store.create("projects", {**project, "user": user["id"], "tags": "", "avatar": ""})
     ids = []
     for index in range(AUTO_UPDATES):
-        deployment_id, rollout_id, auto_update_id = (values.new_id() for _ in range(3))
         manifest: dict[str, Any] = dict(MANIFEST, spec=dict(MANIFEST["spec"]))
         manifest["spec"]["image"] = {
             "registry": registry,
             "repository": f"team/app{index % REPOSITORIES}",
             "tag": NEWEST,
         }
-        base = {"created": stamp, "updated": stamp, "user": user["id"], "project": project["id"]}
-        store.create(
-            "deployments",
-            {**base, "id": deployment_id, "name": "d", "avatar": "", "runningRollout": rollout_id},
-        )
-        store.create(
-            "rollouts",
-            {
-                **base,
-                "id": rollout_id,
-                "deployment": deployment_id,
-                "manifest": manifest,
-                "startDate": stamp,
-                "endDate": "",
-                "hide": False,
-            },
-        )
-        store.create(
-            "autoUpdates",
-            {
-                **base,
-                "id": auto_update_id,
-                "deployment": deployment_id,
-                "interval": "5m",
-                "pattern": r"^1\.\d+\.\d+$",
-                "policy": "semver",
-                "nextCheck": stamp,
-                "webhookSecret": new_secret(),
-            },
-        )
-        ids.append(auto_update_id)
+        ids.append(seed_deployment(user["id"], project["id"], manifest, r"^1\.\d+\.\d+$", stamp))
     return ids
 
 

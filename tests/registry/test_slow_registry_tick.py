@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 from api_client import nginx_manifest, reset_settings
+from auto_update_seed import seed_deployment
 from docker_registry import DockerRegistry, push_image, registry_binary
 from loopback_http import LoopbackServer
 from prerequisites import require
@@ -137,45 +138,24 @@ def seed(owner: str, registry: str, repository: str, tag: str, due: str) -> str:
     """A project, a deployment running ``repository:tag`` and its autoUpdate (semver), as
     the API leaves them; returns the autoUpdate's id."""
     from chalicelib.records import store, values
-    from chalicelib.records.auto_updates import new_secret
 
     stamp = values.now()
-    base = {"created": stamp, "updated": stamp, "user": owner}
-    project, deployment, rollout, auto_update = (values.new_id() for _ in range(4))
-    store.create("projects", {**base, "id": project, "name": "p", "tags": "", "avatar": ""})
-    base["project"] = project
+    project = values.new_id()
     store.create(
-        "deployments",
-        {**base, "id": deployment, "name": "d", "avatar": "", "runningRollout": rollout},
+        "projects",
+        {
+            "id": project,
+            "created": stamp,
+            "updated": stamp,
+            "user": owner,
+            "name": "p",
+            "tags": "",
+            "avatar": "",
+        },
     )
     manifest = nginx_manifest(tag)
     manifest["spec"]["image"].update(registry=registry, repository=repository)
-    store.create(
-        "rollouts",
-        {
-            **base,
-            "id": rollout,
-            "deployment": deployment,
-            "manifest": manifest,
-            "startDate": stamp,
-            "endDate": "",
-            "hide": False,
-        },
-    )
-    store.create(
-        "autoUpdates",
-        {
-            **base,
-            "id": auto_update,
-            "deployment": deployment,
-            "interval": "5m",
-            "pattern": "",
-            "policy": "semver",
-            "nextCheck": due,
-            "webhookSecret": new_secret(),
-        },
-    )
-    return auto_update
+    return seed_deployment(owner, project, manifest, "", due)
 
 
 class Recorded:
