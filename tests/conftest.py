@@ -3,7 +3,6 @@ DynamoDB Local, and an ``api`` client that drives the Chalice app like API Gatew
 
 from __future__ import annotations
 
-import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from typing import Any
 
 import pytest
 from api_client import Api, User, reset_settings
+from moto_process import moto_server
 from prerequisites import require
 
 TEST_ENV = {
@@ -26,8 +26,6 @@ TEST_ENV = {
 }
 os.environ.update(TEST_ENV)
 os.environ.pop("DYNAMODB_ENDPOINT", None)
-
-logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto server's per-request lines
 
 
 @pytest.fixture(scope="session")
@@ -79,14 +77,9 @@ def dynamodb_local_endpoint() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    from chalicelib.local.dynamodb_local import free_port
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{server._port}"
-    server.stop()
+    """moto's server, in its own process (tests/support/moto_process.py says why)."""
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 def _create_tables(endpoint: str) -> str:
