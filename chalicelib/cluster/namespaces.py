@@ -45,8 +45,9 @@ def _labels(project_id: str, owner_id: str, username: str, display_name: str) ->
 
 
 @guarded("ensuring a project namespace")
-def ensure_namespace(project_id: str, owner_id: str, username: str, display_name: str) -> None:
-    """Create the project's namespace, or bring our labels on the existing one up to date.
+def ensure_namespace(project_id: str, owner_id: str, username: str, display_name: str) -> bool:
+    """Create the project's namespace, or bring our labels on the existing one up to date;
+    True if this call created it.
 
     GET first: every rollout calls this and the namespace usually exists, so the common
     case costs one read and no write when the labels are already right.
@@ -77,7 +78,7 @@ def ensure_namespace(project_id: str, owner_id: str, username: str, display_name
                 if create_err.status == 409:  # created concurrently: relabel it instead
                     continue
                 raise
-            return
+            return True
         if not carries_project(current, project_id):
             log.warning("namespace %s exists without our projectId label; not adopting it", url)
             raise Conflict(FOREIGN)
@@ -86,7 +87,7 @@ def ensure_namespace(project_id: str, owner_id: str, username: str, display_name
         existing = current.get("metadata", {}).get("labels") or {}
         changes = {k: v for k, v in labels.items() if existing.get(k) != v}
         if not changes:
-            return
+            return False
         try:
             request(
                 "PATCH",
@@ -98,7 +99,7 @@ def ensure_namespace(project_id: str, owner_id: str, username: str, display_name
             if err.status == 404:  # deleted meanwhile: create it on the next round
                 continue
             raise
-        return
+        return False
     raise Conflict()
 
 

@@ -18,6 +18,8 @@ is ended, not just the first; deleting the running rollout removes its resource 
 from __future__ import annotations
 
 import logging
+import random
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -34,6 +36,7 @@ logger = logging.getLogger("oneclick.rollouts")
 
 ENDDATE_ON_CREATE = "endDate is not allowed on create"
 _ATTEMPTS = 3
+_CONFIRM_ATTEMPTS = 8
 # Rounds of "write what runs, read again" before leaving it to the newer writers.
 _CONVERGE_ROUNDS = 8
 # Ignore a pending mark younger than this: its request may still be on its way.
@@ -53,14 +56,23 @@ def _running_besides(deployment: Record, rollout_id: str) -> list[Record]:
 
 
 def _owner_namespace(project: Record, viewer: Viewer) -> None:
+    """Ensure the project's namespace. A namespace this call had to create may come after
+    the project's delete removed it (the delete marks the project first, then removes the
+    namespace): then it is removed again, or it would outlive its project."""
     user = viewer.user or {}
-    namespaces.ensure_namespace(
+    created = namespaces.ensure_namespace(
         project["id"], project["user"], user.get("username", ""), user.get("name", "")
     )
+    if created:
+        current = store.get("projects", project["id"])
+        if current is None or current.get("deleting"):
+            namespaces.delete_namespace(project["id"])
+            raise store.ParentGone("project")
 
 
-def _restore(changed: list[tuple[str, Record | None, str]]) -> None:
-    """Put records back as they were before a failed cluster call (``None``: created).
+def _restore(changed: list[tuple[str, Record | None, str]]) -> set[str]:
+    """Put records back as they were before a failed cluster call (``None``: created);
+    returns the ids put back.
 
     Only a record that still carries the version our transaction wrote is put back: if a
     concurrent request changed it since, its state is newer than ours and stands."""
@@ -75,11 +87,15 @@ def _restore(changed: list[tuple[str, Record | None, str]]) -> None:
         else:
             updates.append((collection, current, dict(before, version=current["version"])))
     store.write_together(updates=updates, deletes=creates_undone)
+    return {record["id"] for _, record in creates_undone} | {old["id"] for _, old, _ in updates}
 
 
 def _confirm(rollout_id: str) -> Record:
-    """Clear the pending mark once the cluster has the change."""
-    for _ in range(_ATTEMPTS):
+    """Clear the pending mark once the cluster has the change. Newer clicks ending this
+    rollout meanwhile are what conflicts here: retried with jitter, they settle quickly."""
+    for attempt in range(_CONFIRM_ATTEMPTS):
+        if attempt:
+            time.sleep(random.uniform(0, 0.02 * attempt))  # noqa: S311 - jitter only
         current = store.get("rollouts", rollout_id)
         if current is None or not current["pendingKind"]:
             return current or {}
@@ -141,10 +157,29 @@ def _activate(
     try:
         cluster.apply_rollout(project["id"], deployment["id"], target["id"], pending["manifest"])
     except Exception:
-        _undo_or_leave_pending(changed, project["id"], deployment["id"])
-        raise
-    _converge(project["id"], deployment["id"], deployment["version"] + 1)
-    return _confirm(target["id"])
+        restored = _undo_or_leave_pending(changed, project["id"], deployment["id"])
+        if restored is None or deployment["id"] in restored or not _exists(deployment["id"]):
+            raise
+        # A newer commit replaced this rollout before its write landed: the newer one owns
+        # the cluster now, so this click succeeded (and already ended), like any overtaken one.
+        logger.info("rollout %s was overtaken while its cluster write failed", target["id"])
+    return _finish(target["id"], project["id"], deployment["id"], deployment["version"] + 1)
+
+
+def _exists(deployment_id: str) -> bool:
+    return store.get("deployments", deployment_id) is not None
+
+
+def _finish(rollout_id: str, project_id: str, deployment_id: str, written_at: int | None) -> Record:
+    """After a committed change reached the cluster: converge, clear the pending mark, and
+    answer with the record. The change stands whatever happens here, so a failure is not
+    the caller's: the mark stays and the reconciler converges the deployment later."""
+    try:
+        _converge(project_id, deployment_id, written_at)
+        return _confirm(rollout_id)
+    except Exception:  # noqa: BLE001 - logged; the pending mark hands it to the reconciler
+        logger.exception("rollout %s committed; the reconciler converges the rest", rollout_id)
+    return store.get("rollouts", rollout_id) or {}
 
 
 def _converge(project_id: str, deployment_id: str, written_at: int | None) -> None:
@@ -160,10 +195,14 @@ def _converge(project_id: str, deployment_id: str, written_at: int | None) -> No
             return  # a deleted deployment's resource goes with its cascade
         running = deployment.get("runningRollout", "")
         current = store.get("rollouts", running) if running else None
-        if current is not None and current["endDate"] == "":
-            cluster.apply_rollout(project_id, deployment_id, current["id"], current["manifest"])
-        else:
-            cluster.delete_rollout(project_id, deployment_id)
+        try:
+            if current is not None and current["endDate"] == "":
+                cluster.apply_rollout(project_id, deployment_id, current["id"], current["manifest"])
+            else:
+                cluster.delete_rollout(project_id, deployment_id)
+        except Conflict:  # other writers kept changing the Rollout: read again, write again
+            written_at = None
+            continue
         written_at = deployment["version"]
     logger.warning(
         "deployment %s kept changing while its cluster state was written; "
@@ -210,15 +249,18 @@ def _deactivate(before: Record, after: Record, project: Record, delete: bool) ->
 
 def _undo_or_leave_pending(
     changed: list[tuple[str, Record | None, str]], project_id: str, deployment_id: str
-) -> None:
+) -> set[str] | None:
+    """The ids put back after a failed cluster call; None if not even that worked."""
     try:
-        _restore(changed)
+        restored = _restore(changed)
         _converge(project_id, deployment_id, None)
     except Exception:  # noqa: BLE001 - the original error is what the caller must see
         logger.exception(
             "could not restore records after a failed cluster call; "
             "the pending mark stays for the reconciler"
         )
+        return None
+    return restored
 
 
 def create_rollout(body: dict[str, Any], query: dict[str, str], viewer: Viewer) -> dict[str, Any]:
@@ -227,9 +269,9 @@ def create_rollout(body: dict[str, Any], query: dict[str, str], viewer: Viewer) 
         raise BadRequest(ENDDATE_ON_CREATE)
     project = store.get("projects", rollout["project"])
     assert project is not None  # noqa: S101 - check_references verified it exists and is ours
-    _owner_namespace(project, viewer)
-    cluster.validate_manifest(project["id"], rollout["deployment"], rollout["manifest"])
     try:
+        _owner_namespace(project, viewer)
+        cluster.validate_manifest(project["id"], rollout["deployment"], rollout["manifest"])
         activated = _activate(rollout, None, project)
     except store.ParentGone as gone:
         raise service.parent_gone(gone) from None
@@ -248,7 +290,10 @@ def replace_running(running: Record, manifest: dict[str, Any]) -> Record:
     if project is None:
         raise Conflict()
     owner = Viewer(store.get("users", project["user"]))
-    _owner_namespace(project, owner)
+    try:
+        _owner_namespace(project, owner)
+    except store.ParentGone:
+        raise Superseded() from None  # the project is being deleted, and ``running`` too
     cluster.validate_manifest(project["id"], running["deployment"], manifest)
     stamp = values.now()
     rollout = {
@@ -280,14 +325,14 @@ def update_rollout(
         or after["deployment"] != before["deployment"]
     )
     if touches_cluster:
-        _owner_namespace(project, viewer)
-        cluster.validate_manifest(
-            project["id"],
-            after["deployment"],
-            after["manifest"],
-            failure_message=service.UPDATE_FAILED,
-        )
         try:
+            _owner_namespace(project, viewer)
+            cluster.validate_manifest(
+                project["id"],
+                after["deployment"],
+                after["manifest"],
+                failure_message=service.UPDATE_FAILED,
+            )
             result = _activate(after, before, project)
         except store.ParentGone:
             raise NotFound() from None  # its deployment is being deleted, and it with it
@@ -330,13 +375,7 @@ def reconcile_pending(now: str | None = None) -> int:
 
 
 def _settle(rollout: Record) -> None:
-    """Make the cluster match a pending rollout's records, then clear its mark."""
-    deployment = store.get("deployments", rollout["deployment"])
-    running = (deployment or {}).get("runningRollout", "")
-    if rollout["pendingKind"] == "apply" and rollout["endDate"] == "" and running == rollout["id"]:
-        cluster.apply_rollout(
-            rollout["project"], rollout["deployment"], rollout["id"], rollout["manifest"]
-        )
-    elif rollout["pendingKind"] == "delete" and not running:
-        cluster.delete_rollout(rollout["project"], rollout["deployment"])
+    """Make the cluster show what the deployment's records say runs now (this rollout, or
+    the one that overtook it), then clear the mark."""
+    _converge(rollout["project"], rollout["deployment"], None)
     _confirm(rollout["id"])

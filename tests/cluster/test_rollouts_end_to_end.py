@@ -12,7 +12,7 @@ import pytest
 from api_client import MANIFEST, Api, make_deployment, make_project, nginx_manifest, records
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
-from waiting import wait_for
+from waiting import deleted, wait_for
 
 # The real DynamoDB engine only: every test here also costs cluster time.
 pytestmark = [
@@ -65,6 +65,13 @@ def rollout_body(user, deployment: dict, tag: str) -> dict:
         "user": user.id,
         "deployment": deployment["id"],
     }
+
+
+def unreachable(*_args: object) -> None:
+    """A cluster call that fails as an unreachable API server does."""
+    from chalicelib.errors import ServiceUnavailable
+
+    raise ServiceUnavailable("The Kubernetes cluster is not reachable.")
 
 
 def running(api: Api, user, deployment: dict) -> list[dict]:
@@ -253,6 +260,111 @@ def test_a_stale_cluster_write_landing_last_is_repaired(
     assert resource["spec"]["image"]["tag"] == "1.3"
 
 
+def test_a_click_overtaken_while_its_cluster_write_fails_still_succeeds(
+    api: Api, make_user, admin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Click T commits; while its cluster write is on its way, S commits and finishes; then
+    T's write fails (a 409 storm on the Rollout). T's rollout is stored and already ended by
+    S, so T must answer 200 with it, not an error for a record that exists (the fleet storm
+    caught this), and the cluster shows S."""
+    from chalicelib.cluster import rollouts as cluster_rollouts
+    from chalicelib.errors import Conflict
+
+    user = make_user()
+    project = make_project(api, user)
+    deployment = make_deployment(api, user, project)
+    real_apply = cluster_rollouts.apply_rollout
+    main = threading.current_thread()
+    overtaking: list[Any] = []
+
+    def overtaken_then_fails(project_id: str, deployment_id: str, rollout_id: str, manifest: dict):
+        if threading.current_thread() is main and manifest["spec"]["image"]["tag"] == "1.1":
+            other = threading.Thread(
+                target=lambda: overtaking.append(
+                    rollout(api, user, project, deployment, tagged("1.2"))
+                )
+            )
+            other.start()
+            other.join(120)
+            raise Conflict()
+        real_apply(project_id, deployment_id, rollout_id, manifest)
+
+    monkeypatch.setattr(cluster_rollouts, "apply_rollout", overtaken_then_fails)
+    reply = rollout(api, user, project, deployment, tagged("1.1"))
+    [newer] = overtaking
+    assert newer.status == 200, newer.body
+    assert reply.status == 200, reply.body
+    assert reply.body["endDate"] != ""
+    items = api.get(records("rollouts"), token=user.token).body["items"]
+    assert {r["id"]: r["endDate"] == "" for r in items} == {
+        reply.body["id"]: False,
+        newer.body["id"]: True,
+    }
+    resource = custom(admin, project, deployment)
+    assert resource["metadata"]["labels"]["one-click.dev/rolloutId"] == newer.body["id"]
+    from chalicelib.records import store
+
+    assert store.pending_rollouts() == []
+
+
+def test_a_failed_convergence_after_the_commit_is_left_to_the_reconciler(
+    api: Api, make_user, admin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rollout committed and reached the cluster, then converging fails: the change
+    stands, so the caller gets 200; the pending mark stays and the reconciler clears it."""
+    from chalicelib.records import store, values
+    from chalicelib.rollouts import state_machine
+
+    user = make_user()
+    project = make_project(api, user)
+    deployment = make_deployment(api, user, project)
+    real_converge = state_machine._converge
+
+    monkeypatch.setattr(state_machine, "_converge", unreachable)
+    reply = rollout(api, user, project, deployment, tagged("1.27"))
+    assert reply.status == 200, reply.body
+    assert reply.body["endDate"] == ""
+    [pending] = store.pending_rollouts()
+    assert pending["id"] == reply.body["id"]
+    resource = custom(admin, project, deployment)
+    assert resource["metadata"]["labels"]["one-click.dev/rolloutId"] == reply.body["id"]
+    monkeypatch.setattr(state_machine, "_converge", real_converge)
+    later = values.format_date(values.parse_date(values.now()) + timedelta(minutes=5))
+    assert state_machine.reconcile_pending(now=later) == 1
+    assert store.pending_rollouts() == []
+
+
+def test_a_rollout_racing_its_projects_delete_leaves_no_namespace(
+    api: Api, make_user, admin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A project's first rollout passed its reference check; before it ensures the
+    namespace, the project's delete marks the project (and, finding no namespace yet, has
+    none to remove). The create must answer 400 (missing relation) and remove the namespace
+    it made (the fleet's cascade storm found namespaces outliving their projects)."""
+    from chalicelib.cluster import namespaces
+    from chalicelib.records import store, values
+
+    user = make_user()
+    project = make_project(api, user)
+    deployment = make_deployment(api, user, project)
+    real_ensure = namespaces.ensure_namespace
+
+    def after_the_delete_began(*args: str) -> bool:
+        store.set_deleting("projects", project["id"], values.now())
+        return real_ensure(*args)
+
+    monkeypatch.setattr(namespaces, "ensure_namespace", after_the_delete_began)
+    reply = rollout(api, user, project, deployment, tagged("1.27"))
+    assert reply.status == 400, reply.body
+    assert reply.body["data"]["project"]["code"] == "validation_missing_rel_records"
+    core = k8s.CoreV1Api(admin)
+    wait_for(
+        f"namespace {project['id']} deleted",
+        lambda: deleted(lambda: core.read_namespace(project["id"])),
+    )
+    assert store.query("rollouts", "deployment", deployment["id"]) == []
+
+
 def test_cluster_failure_leaves_records_as_before(
     api: Api, make_user, admin, monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:
@@ -263,10 +375,6 @@ def test_cluster_failure_leaves_records_as_before(
     deployment = make_deployment(api, user, project)
     first = rollout(api, user, project, deployment, tagged("1.26")).body
     from chalicelib.cluster import rollouts as cluster_rollouts
-    from chalicelib.errors import ServiceUnavailable
-
-    def unreachable(*_args: object) -> None:
-        raise ServiceUnavailable("The Kubernetes cluster is not reachable.")
 
     monkeypatch.setattr(cluster_rollouts, "apply_rollout", unreachable)
     reply = rollout(api, user, project, deployment, tagged("1.27"))
@@ -379,7 +487,6 @@ def test_reconciler_finishes_what_a_dead_request_left(
     """The cluster call fails and so does putting the records back (as if the Lambda died):
     the rollout stays marked pending, and the scheduled reconciler applies it later."""
     from chalicelib.cluster import rollouts as cluster_rollouts
-    from chalicelib.errors import ServiceUnavailable
     from chalicelib.records import store, values
     from chalicelib.rollouts import state_machine
 
@@ -387,9 +494,6 @@ def test_reconciler_finishes_what_a_dead_request_left(
     project = make_project(api, user)
     deployment = make_deployment(api, user, project)
     real_apply = cluster_rollouts.apply_rollout
-
-    def unreachable(*_args: object) -> None:
-        raise ServiceUnavailable("The Kubernetes cluster is not reachable.")
 
     def cannot_restore(_changed: object) -> None:
         raise RuntimeError("DynamoDB went away too")

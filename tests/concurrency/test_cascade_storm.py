@@ -52,17 +52,24 @@ def _created(fleet: Fleet, user: FleetUser, collection: str, body: dict[str, Any
     return record
 
 
-# A rollout create may also meet the project's namespace terminating: 409, in words.
-TERMINATING = "namespace is still being deleted"
+# A rollout create may also meet the project's namespace terminating, or lose to the
+# other rollout creates for the same deployment after its retries (as in the rollout
+# storm): 409, in words.
+ROLLOUT_CONFLICTS = ("namespace is still being deleted", "changed by another request")
 
 
-def _answered_cleanly(fleet: Fleet, replies: list[tuple[int, Any]]) -> None:
-    """Each create committed (200) or was refused in words (400; 409 for a namespace
-    already terminating); nothing failed on the server."""
+def _answered_cleanly(fleet: Fleet, replies: list[tuple[int, Any]], kinds: list[str]) -> None:
+    """Each create committed (200) or was refused in words (400; 409 for a rollout);
+    nothing failed on the server."""
     unexpected = [
-        (status, body)
-        for status, body in replies
-        if status not in (200, 204, 400) and not (status == 409 and TERMINATING in body["message"])
+        (kind, status, body)
+        for kind, (status, body) in zip(kinds, replies, strict=True)
+        if status not in (200, 204, 400)
+        and not (
+            status == 409
+            and kind == "rollouts"
+            and any(words in body["message"] for words in ROLLOUT_CONFLICTS)
+        )
     ]
     assert unexpected == []
     assert fleet.server_errors() == []
@@ -133,7 +140,7 @@ def _delete_during_creates(
     replies = storm(fleet, calls)
     outcome = {"delete": replies[0][0], "creates": dict(statuses(replies[1:]))}
     report(f"{name} + {CREATES} child creates", fleet, len(calls), outcome)
-    _answered_cleanly(fleet, replies)
+    _answered_cleanly(fleet, replies, ["delete", *creates])
     assert replies[0][0] == 204, replies[0]
 
 
