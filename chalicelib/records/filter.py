@@ -9,6 +9,7 @@ paths, ``@request``/``@collection`` macros, the ``?=`` any-of operators — is r
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -121,6 +122,8 @@ class _Parser:
             literal = _string(token)
             return lambda _r: literal
         if token.kind == "number":
+            if math.isinf(float(token.text)):  # past float64: PocketBase cannot parse it either
+                raise _fail(f"number out of range: {token.text[:20]}...")
             number = float(token.text) if "." in token.text else int(token.text)
             return lambda _r: number
         if token.kind != "name":

@@ -787,6 +787,10 @@ def test_frontend_full_list(
         "expand=",
         "filter=name='demo'",
         "filter=name~'de'",
+        # integer literals past a float: were a 500 (issue 15's fuzzing)
+        "filter=id=1" + "0" * 400,
+        "filter=created>-1" + "0" * 400,
+        "filter=name!=1" + "0" * 400,
     ],
 )
 def test_list_parameters(sides: tuple[Side, Side], world: dict[str, Any], query: str) -> None:
