@@ -71,9 +71,11 @@ def _users_collection(collection: str) -> None:
         raise BadRequest("Unsupported collection type.")
 
 
-@route("/api/health", ["GET"])
+@route("/api/health", ["GET", "HEAD"])
 @api
-def health() -> dict[str, Any]:
+def health() -> dict[str, Any] | Response:
+    if app.current_request.method == "HEAD":  # uptime checks: the status, no body
+        return Response(body="", status_code=200)
     return {"code": 200, "message": "API is healthy.", "data": {}}
 
 
@@ -121,7 +123,7 @@ def delete_record(collection: str, record_id: str) -> None:
 def auth_with_password(collection: str) -> dict[str, Any]:
     _users_collection(collection)
     request = app.current_request
-    body = body_of(request, bad_format=BAD_AUTH_FORMAT)
+    body = body_of(request, bad_format=BAD_AUTH_FORMAT, urlencoded=True)
     return login.with_password(body, query_of(request), source_address(request))
 
 
@@ -138,7 +140,8 @@ def auth_refresh(collection: str) -> dict[str, Any]:
 def auth_with_oauth2(collection: str) -> dict[str, Any]:
     _users_collection(collection)
     request = app.current_request
-    return login.with_oauth2(body_of(request, bad_format=BAD_AUTH_FORMAT), query_of(request))
+    body = body_of(request, bad_format=BAD_AUTH_FORMAT, urlencoded=True)
+    return login.with_oauth2(body, query_of(request))
 
 
 @route("/api/collections/{collection}/auth-methods", ["GET"])

@@ -45,6 +45,7 @@ EMAIL_READ_ONLY = (
     "The e-mail address cannot be changed through a record update.",
 )
 STILL_OWNS = "The account still owns projects or blueprints; delete those first."
+LOCKED = ("validation_in_invalid", "Must be a valid value.")
 
 
 def _check_password(body: dict[str, Any], errors: FieldErrors) -> str | None:
@@ -119,12 +120,28 @@ def sign_up(body: dict[str, Any], query: dict[str, str], viewer: Viewer) -> dict
     return render(USERS, new_user(body), query, viewer)
 
 
+def _locked_changes(before: Record, body: dict[str, Any]) -> FieldErrors:
+    """PocketBase lets only admins change ``id`` and ``verified``: an owner sending another
+    value is refused, the same value (or a ``verified`` it reads as false) passes."""
+    errors: FieldErrors = {}
+    if "id" in body and body["id"] != before["id"]:
+        errors["id"] = error(*LOCKED)
+    if "verified" in body and (str(body["verified"]).lower() in ("true", "1", "t")) != bool(
+        before["verified"]
+    ):
+        errors["verified"] = error(*LOCKED)
+    return errors
+
+
 def update_user(
     record_id: str, body: dict[str, Any], query: dict[str, str], viewer: Viewer
 ) -> dict[str, Any]:
     before = fetch(USERS, record_id, viewer)
     if not access.owns(USERS, before, viewer):
         raise NotFound()
+    locked = _locked_changes(before, body)
+    if locked:
+        raise Invalid("Something went wrong while processing your request.", locked)
     after, errors = apply_body(USERS, before, body, writable=PROFILE_FIELDS)
     after["updated"] = values.now()
     if "email" in body and str(body["email"]).strip().lower() != before["email"].lower():

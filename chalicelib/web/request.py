@@ -8,6 +8,7 @@ from email.message import Message
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
+from urllib.parse import parse_qs
 
 from chalice.app import Request
 
@@ -57,7 +58,8 @@ def _json_object(raw: bytes, bad_format: str) -> dict[str, Any]:
 def _multipart(content_type: str, raw: bytes, bad_format: str) -> dict[str, Any]:
     header = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
     message: Message = BytesParser(policy=HTTP).parsebytes(header + raw)
-    if not message.is_multipart():
+    # The parser is lenient (a body cut short still parses); PocketBase refuses it.
+    if not message.is_multipart() or message.defects:
         raise BadRequest(bad_format)
     body: dict[str, Any] = {}
     files: dict[str, list[Upload]] = {}
@@ -82,9 +84,22 @@ def _multipart(content_type: str, raw: bytes, bad_format: str) -> dict[str, Any]
     return body | files
 
 
-def body_of(request: Request, bad_format: str = BAD_FORMAT) -> dict[str, Any]:
+def _form(raw: bytes, bad_format: str) -> dict[str, Any]:
+    """``application/x-www-form-urlencoded``, read as PocketBase's binder reads it: a key
+    given once is a string, a repeated key a list of strings."""
+    try:
+        fields = parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest(bad_format) from None
+    return {name: values[0] if len(values) == 1 else values for name, values in fields.items()}
+
+
+def body_of(
+    request: Request, bad_format: str = BAD_FORMAT, urlencoded: bool = False
+) -> dict[str, Any]:
     """The request body as a dict. Like PocketBase 0.22, a JSON body (the header may be
-    missing) or multipart form data; any other type is the same 400 as malformed JSON."""
+    missing) or multipart form data, and a urlencoded form where PocketBase binds one (its
+    auth forms, not record writes); any other type is the same 400 as malformed JSON."""
     raw = _raw(request)
     content_type = (request.headers.get("content-type") or "").strip()
     media = content_type.split(";")[0].strip().lower()
@@ -94,6 +109,8 @@ def body_of(request: Request, bad_format: str = BAD_FORMAT) -> dict[str, Any]:
         return _json_object(raw, bad_format)
     if media == "multipart/form-data":
         return _multipart(content_type, raw, bad_format)
+    if urlencoded and media == "application/x-www-form-urlencoded":
+        return _form(raw, bad_format)
     raise BadRequest(bad_format)
 
 

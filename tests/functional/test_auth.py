@@ -77,6 +77,14 @@ def test_success_resets_identity_counter(api: Api, make_user) -> None:
     assert api.post(LOGIN, {"identity": user.email, "password": user.password}).status == 200
 
 
+def test_the_identity_is_matched_without_case(api: Api, make_user) -> None:
+    """A deliberate difference (README): e-mails and usernames are unique without case, so
+    a login may spell them in any case; PocketBase 0.22 matches them exactly."""
+    user = make_user()
+    reply = api.post(LOGIN, {"identity": user.email.upper(), "password": user.password})
+    assert reply.status == 200 and reply.body["record"]["id"] == user.id
+
+
 @pytest.mark.parametrize("scheme", ["", "Bearer ", "bearer "])
 def test_refresh_accepts_raw_and_bearer_tokens(api: Api, make_user, scheme: str) -> None:
     user = make_user()
@@ -190,11 +198,14 @@ def test_signup_when_enabled_validates_like_pocketbase(api: Api, monkeypatch) ->
 def test_user_profile_update_and_read_only_fields(api: Api, make_user) -> None:
     user, other = make_user(), make_user()
     path = f"/api/collections/users/records/{user.id}"
-    reply = api.patch(
-        path, {"name": "Renamed", "verified": True, "email": "x@example.com"}, token=user.token
-    )
+    reply = api.patch(path, {"name": "Renamed", "email": "x@example.com"}, token=user.token)
     assert reply.status == 400 and "email" in reply.body["data"]
-    reply = api.patch(path, {"name": "Renamed", "verified": True}, token=user.token)
+    # Only an admin may verify an account or change an id (as PocketBase): 400, nothing stored.
+    for locked in ({"verified": True}, {"id": "z" * 15}):
+        reply = api.patch(path, {"name": "Renamed", **locked}, token=user.token)
+        assert reply.status == 400 and list(reply.body["data"]) == list(locked), reply.body
+    assert api.get(path, token=user.token).body["name"] == user.record["name"]
+    reply = api.patch(path, {"name": "Renamed", "verified": False}, token=user.token)
     assert reply.status == 200 and reply.body["name"] == "Renamed"
     assert reply.body["verified"] is False
     taken = api.patch(path, {"username": other.record["username"]}, token=user.token)

@@ -418,6 +418,59 @@ def test_login_malformed_json(sides: tuple[Side, Side]) -> None:
     same(sides, "POST", "/api/collections/users/auth-with-password", raw_body=b"{nope")
 
 
+def test_login_form_urlencoded(sides: tuple[Side, Side]) -> None:
+    """PocketBase binds its auth forms from urlencoded bodies too (not record writes)."""
+    same(
+        sides,
+        "POST",
+        "/api/collections/users/auth-with-password",
+        raw_body=b"identity=alice%40example.com&password=password123",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("content_type", "raw"),
+    [
+        ("application/x-www-form-urlencoded", b"name=p1"),
+        ("multipart/form-data; boundary=XX", b"--XX\r\nbroken"),
+    ],
+    ids=["urlencoded", "multipart-cut-short"],
+)
+def test_record_bodies_pocketbase_cannot_load(
+    sides: tuple[Side, Side], world: dict[str, Any], content_type: str, raw: bytes
+) -> None:
+    same(
+        sides,
+        "POST",
+        records("projects"),
+        token="alice",
+        raw_body=raw,
+        headers={"Content-Type": content_type},
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"verified": True},
+        {"id": "zzzzzzzzzzzzzzz"},
+        {"name": "Alice", "verified": True},
+        {"verified": False},
+        {"verified": "x"},
+        {"id": "{alice}"},
+    ],
+)
+def test_an_owner_cannot_change_verified_or_id(
+    sides: tuple[Side, Side], world: dict[str, Any], body: dict[str, Any]
+) -> None:
+    same(sides, "PATCH", records("users", "{alice}"), token="alice", body=body)
+
+
+def test_health_answers_head(sides: tuple[Side, Side]) -> None:
+    same(sides, "HEAD", "/api/health")
+
+
 @pytest.mark.parametrize("token", ["alice", "Bearer alice", None, "not-a-token"])
 def test_auth_refresh(sides: tuple[Side, Side], token: str | None) -> None:
     same(sides, "POST", "/api/collections/users/auth-refresh", token=token)
