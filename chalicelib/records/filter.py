@@ -149,14 +149,55 @@ class _Parser:
         return lambda record: record.get(name)
 
 
+_LIKE_SPECIALS = "\\%_"
+
+
+def _has_unescaped(text: str, char: str) -> bool:
+    previous = ""
+    for current in text:
+        if current == char and previous != "\\":
+            return True
+        previous = "" if current == previous == "\\" else current  # "\\\\" escapes itself
+    return False
+
+
+def _escape_unescaped(text: str) -> str:
+    """A backslash before each LIKE special that is not escaped yet, read from the end as
+    PocketBase does (so a backslash that escapes the next special is left as it is)."""
+    out: list[str] = []
+    escaping_next = False
+    for index in range(len(text) - 1, -1, -1):
+        char = text[index]
+        if escaping_next:
+            if char != "\\":
+                out.append("\\")
+            escaping_next = False
+        elif char in _LIKE_SPECIALS:
+            escaping_next = True
+        out.append(char)
+    if escaping_next:  # the first character was a special
+        out.append("\\")
+    return "".join(reversed(out))
+
+
 @lru_cache(maxsize=256)
 def _like(pattern: str) -> Any:
-    """SQLite LIKE (case-insensitive); like PocketBase, ``%`` is implied at both ends
-    unless the value already contains a ``%`` wildcard. Compiled for RE2, which matches in
-    linear time: ``%a%a%a…`` cannot make a list request backtrack for minutes."""
-    if "%" not in pattern:
-        pattern = f"%{pattern}%"
-    parts = (".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    """SQLite ``LIKE … ESCAPE '\\'`` (case-insensitive), as PocketBase builds it: a value with
+    no unescaped ``%`` is a plain substring (its ``_``, ``%`` and ``\\`` escaped, ``%`` at both
+    ends); otherwise it is the pattern itself, ``_`` one character, ``\\x`` a literal x.
+    Compiled for RE2, which matches in linear time: ``%a%a%a…`` cannot make a list request
+    backtrack for minutes."""
+    if not _has_unescaped(pattern, "%"):
+        pattern = "%" + _escape_unescaped(pattern) + "%"
+    parts, index = [], 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\" and index + 1 < len(pattern):
+            parts.append(re.escape(pattern[index + 1]))
+            index += 2
+            continue
+        parts.append(".*" if char == "%" else "." if char == "_" else re.escape(char))
+        index += 1
     return re2.compile("(?is)" + "".join(parts))
 
 
@@ -211,7 +252,10 @@ def _comparison(
 
 
 def _string(token: _Token) -> str:
-    return re.sub(r"\\(.)", r"\1", token.text[1:-1])
+    """As PocketBase unquotes: only an escaped quote of the same kind loses its backslash
+    (every other backslash stays, for LIKE's escapes)."""
+    quote = token.text[0]
+    return token.text[1:-1].replace("\\" + quote, quote)
 
 
 # Fields whose stored value DynamoDB compares with a quoted string exactly as the filter

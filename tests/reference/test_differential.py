@@ -840,6 +840,15 @@ def test_frontend_full_list(
         "expand=",
         "filter=name='demo'",
         "filter=name~'de'",
+        # LIKE as PocketBase builds it: _ and % escaped unless the value holds a %
+        "filter=name~'d_mo'",
+        "filter=name~'de_%25'",
+        "filter=name~'%25e_o'",
+        "filter=name~'_'",
+        "filter=name!~'d_m%25'",
+        "filter=name~'d%25x'",
+        "filter=name~'d%5C_mo'",  # a backslash stays in the value, escaping LIKE's _
+        "filter=name='de%5Cmo'",
         # integer literals past a float: were a 500 (issue 15's fuzzing)
         "filter=id=1" + "0" * 400,
         "filter=created>-1" + "0" * 400,

@@ -41,6 +41,9 @@ def names(text: str) -> list[str]:
         ("tags ~ 'back%'", []),  # an explicit % anchors the other end
         ("tags ~ 'db%'", ["db"]),
         ("description ~ '50\\% off'", ["db"]),
+        ("name ~ 'w_b'", []),  # without a %, _ is a plain character (PocketBase escapes it)
+        ("name ~ 'w_b%'", ["Web Shop"]),  # with one, the value is the pattern: _ is any one
+        ("name ~ '%\\_%'", []),  # an escaped _ stays literal
         ("description = null", ["Web Shop"]),
         ("description != null", ["db"]),
         ("created > '2024-06-01'", ["db"]),
