@@ -25,7 +25,7 @@ from typing import Any
 
 from chalicelib.cluster import namespaces
 from chalicelib.cluster import rollouts as cluster
-from chalicelib.errors import BadRequest, Conflict, NotFound
+from chalicelib.errors import ApiError, BadRequest, Conflict, NotFound
 from chalicelib.records import service, store, values
 from chalicelib.records.access import Viewer
 from chalicelib.records.schema import ROLLOUTS
@@ -177,6 +177,10 @@ def _finish(rollout_id: str, project_id: str, deployment_id: str, written_at: in
     try:
         _converge(project_id, deployment_id, written_at)
         return _confirm(rollout_id)
+    except ApiError as error:  # the cluster busy or away, clicks racing: expected, no trace
+        logger.warning(
+            "rollout %s committed; the reconciler converges the rest: %s", rollout_id, error
+        )
     except Exception:  # noqa: BLE001 - logged; the pending mark hands it to the reconciler
         logger.exception("rollout %s committed; the reconciler converges the rest", rollout_id)
     return store.get("rollouts", rollout_id) or {}
