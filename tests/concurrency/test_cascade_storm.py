@@ -58,7 +58,9 @@ def _created(fleet: Fleet, user: FleetUser, collection: str, body: dict[str, Any
 ROLLOUT_CONFLICTS = ("namespace is still being deleted", "changed by another request")
 
 
-def _answered_cleanly(fleet: Fleet, replies: list[tuple[int, Any]], kinds: list[str]) -> None:
+def _answered_cleanly(
+    replies: list[tuple[int, Any]], kinds: list[str], new_server_errors: Any
+) -> None:
     """Each create committed (200) or was refused in words (400; 409 for a rollout);
     nothing failed on the server."""
     unexpected = [
@@ -72,12 +74,12 @@ def _answered_cleanly(fleet: Fleet, replies: list[tuple[int, Any]], kinds: list[
         )
     ]
     assert unexpected == []
-    assert fleet.server_errors() == []
+    assert new_server_errors() == []
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_a_project_delete_leaves_no_child_of_a_concurrent_create(
-    fleet: Fleet, control_plane: Any, round_: int
+    fleet: Fleet, control_plane: Any, new_server_errors: Any, round_: int
 ) -> None:
     """Invariant: after deleting a project while 19 deployments, rollouts and autoUpdates
     are being created in it on four instances, no deployment, rollout or autoUpdate of
@@ -90,7 +92,9 @@ def test_a_project_delete_leaves_no_child_of_a_concurrent_create(
     parent = {"user": user.id, "project": project["id"], "deployment": deployment["id"]}
     delete = _delete(user, "projects", project["id"])
     kinds = ["deployments", "rollouts", "autoUpdates"]
-    _delete_during_creates(fleet, user, delete, parent, kinds, f"project delete (round {round_})")
+    _delete_during_creates(
+        fleet, user, delete, parent, kinds, f"project delete (round {round_})", new_server_errors
+    )
     for collection in ("deployments", "rollouts", "autoUpdates"):
         assert _stored(fleet, collection, "project", project["id"]) == [], collection
     assert (
@@ -101,7 +105,7 @@ def test_a_project_delete_leaves_no_child_of_a_concurrent_create(
 
 
 def test_a_deployment_delete_leaves_no_rollout_or_auto_update(
-    fleet: Fleet, control_plane: Any
+    fleet: Fleet, control_plane: Any, new_server_errors: Any
 ) -> None:
     """Invariant: after deleting a deployment while rollouts and autoUpdates are being
     created for it, none of either exists for it and its Rollout resource is gone."""
@@ -114,7 +118,9 @@ def test_a_deployment_delete_leaves_no_rollout_or_auto_update(
     _created(fleet, user, "rollouts", {**parent, "manifest": nginx_manifest()})
     delete = _delete(user, "deployments", deployment["id"])
     kinds = ["rollouts", "autoUpdates"]
-    _delete_during_creates(fleet, user, delete, parent, kinds, "deployment delete")
+    _delete_during_creates(
+        fleet, user, delete, parent, kinds, "deployment delete", new_server_errors
+    )
     for collection in ("rollouts", "autoUpdates"):
         assert _stored(fleet, collection, "deployment", deployment["id"]) == [], collection
     _rollout_goes(control_plane, project["id"], deployment["id"])
@@ -127,6 +133,7 @@ def _delete_during_creates(
     parent: dict[str, str],
     kinds: list[str],
     name: str,
+    new_server_errors: Any,
 ) -> None:
     """Storm ``delete`` together with CREATES child creates of ``kinds`` in turn; the
     delete must succeed and every create answer cleanly."""
@@ -140,7 +147,7 @@ def _delete_during_creates(
     replies = storm(fleet, calls)
     outcome = {"delete": replies[0][0], "creates": dict(statuses(replies[1:]))}
     report(f"{name} + {CREATES} child creates", fleet, len(calls), outcome)
-    _answered_cleanly(fleet, replies, ["delete", *creates])
+    _answered_cleanly(replies, ["delete", *creates], new_server_errors)
     assert replies[0][0] == 204, replies[0]
 
 

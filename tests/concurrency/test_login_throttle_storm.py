@@ -4,6 +4,8 @@ limit (L = 5 per client per window). All fleet requests come from 127.0.0.1: one
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from local_server import Fleet, LocalServer
 from storm import make_fleet_users, report, statuses, storm
@@ -14,7 +16,9 @@ LOGIN = "/api/collections/users/auth-with-password"
 GUESSES = 32
 
 
-def test_concurrent_wrong_guesses_check_at_most_the_limit(fleet: Fleet) -> None:
+def test_concurrent_wrong_guesses_check_at_most_the_limit(
+    fleet: Fleet, new_server_errors: Any
+) -> None:
     """Invariant: of 32 simultaneous wrong guesses on four instances, exactly L are checked
     (400) and the rest refused (429) before bcrypt; the owner's client is then throttled
     like any other failing client, and a different account from it is not."""
@@ -25,7 +29,7 @@ def test_concurrent_wrong_guesses_check_at_most_the_limit(fleet: Fleet) -> None:
 
     counts = statuses(storm(fleet, [guess] * GUESSES))
     report("wrong guesses, one identity", fleet, GUESSES, dict(counts))
-    assert fleet.server_errors() == []
+    assert new_server_errors() == []
     assert counts == {400: 5, 429: GUESSES - 5}
     assert fleet[1].request("POST", LOGIN, {"identity": victim.email, "password": "x"})[0] == 429
     reply = fleet[2].request(
@@ -34,7 +38,9 @@ def test_concurrent_wrong_guesses_check_at_most_the_limit(fleet: Fleet) -> None:
     assert reply[0] == 200, reply
 
 
-def test_concurrent_correct_logins_are_never_throttled(fleet: Fleet) -> None:
+def test_concurrent_correct_logins_are_never_throttled(
+    fleet: Fleet, new_server_errors: Any
+) -> None:
     """Invariant: a success gives its slots back, so a burst of correct sign-ins (more than
     every limit together) all succeed."""
     [user] = make_fleet_users(fleet, 1)
@@ -44,5 +50,5 @@ def test_concurrent_correct_logins_are_never_throttled(fleet: Fleet) -> None:
 
     counts = statuses(storm(fleet, [sign_in] * GUESSES))
     report("correct sign-ins, one identity", fleet, GUESSES, dict(counts))
-    assert fleet.server_errors() == []
+    assert new_server_errors() == []
     assert counts == {200: GUESSES}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from local_server import Fleet, LocalServer
 from storm import fleet_tables, make_fleet_users, report, statuses, storm
@@ -11,7 +13,7 @@ pytestmark = [pytest.mark.concurrency, pytest.mark.dynamodb_local, pytest.mark.c
 SUBSCRIBERS = 20
 
 
-def test_every_concurrent_subscriber_gets_in(fleet: Fleet) -> None:
+def test_every_concurrent_subscriber_gets_in(fleet: Fleet, new_server_errors: Any) -> None:
     """Invariant: 20 users subscribing at once on four instances all get 200; the blueprint
     lists each exactly once, and each sees it among their subscriptions (the index rows
     agree with the list)."""
@@ -31,7 +33,7 @@ def test_every_concurrent_subscriber_gets_in(fleet: Fleet) -> None:
     replies = storm(fleet, [subscriber(n) for n in range(SUBSCRIBERS)])
     counts = statuses(replies)
     report("subscribes to one blueprint", fleet, SUBSCRIBERS, dict(counts))
-    assert fleet.server_errors() == []
+    assert new_server_errors() == []
     assert counts == {200: SUBSCRIBERS}, replies
     status, stored = fleet[1].request(
         "GET", f"/api/collections/blueprints/records/{blueprint['id']}", token=owner.token
@@ -44,7 +46,9 @@ def test_every_concurrent_subscriber_gets_in(fleet: Fleet) -> None:
             assert store.subscribed_blueprint_ids(user.id) == [blueprint["id"]]
 
 
-def test_subscribing_twice_at_once_lists_the_user_once(fleet: Fleet) -> None:
+def test_subscribing_twice_at_once_lists_the_user_once(
+    fleet: Fleet, new_server_errors: Any
+) -> None:
     """Invariant: one user's 8 simultaneous clicks subscribe them once."""
     owner, user = make_fleet_users(fleet, 2)
     _, blueprint = fleet[0].request(
@@ -60,7 +64,7 @@ def test_subscribing_twice_at_once_lists_the_user_once(fleet: Fleet) -> None:
 
     counts = statuses(storm(fleet, [click] * 8))
     report("one user's repeated subscribes", fleet, 8, dict(counts))
-    assert fleet.server_errors() == []
+    assert new_server_errors() == []
     assert counts == {200: 8}
     _, stored = fleet[0].request(
         "GET", f"/api/collections/blueprints/records/{blueprint['id']}", token=owner.token

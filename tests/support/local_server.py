@@ -18,6 +18,10 @@ from typing import Any, Self
 from http_json import request_json
 
 ROOT = Path(__file__).resolve().parents[2]
+# The local server's log format (chalicelib.local.__main__): "%(asctime)s %(levelname)s ...".
+_LOG_ENTRY_START = re.compile(r"\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} )")
+_ANSWERED_5XX = re.compile(r"oneclick\.access: \S+ \S+ 5\d\d ")
+_TRACEBACK = "Traceback (most recent call last)"
 
 
 def _free_port() -> int:
@@ -87,6 +91,17 @@ class LocalServer:
 
     def output(self) -> str:
         return self._log.read_text(errors="replace")[-4000:] if self._log.exists() else ""
+
+    def server_errors(self, tracebacks: bool = True) -> list[str]:
+        """The log entries of 5xx answers and (with ``tracebacks``) of logged tracebacks,
+        each whole: its timestamped line up to the next one. An entry never changes once
+        the next is written, so two readings can be compared as multisets."""
+        log = self._log.read_text(errors="replace") if self._log.exists() else ""
+        return [
+            entry
+            for entry in _LOG_ENTRY_START.split(log)
+            if _ANSWERED_5XX.search(entry) or (tracebacks and _TRACEBACK in entry)
+        ]
 
     def create_user(self, email: str, password: str, name: str = "") -> str:
         """Create a user through the CLI (the documented first-user path); returns its id."""
@@ -182,13 +197,8 @@ class Fleet:
         return len(self.servers)
 
     def server_errors(self) -> list[str]:
-        """Every 5xx access line and logged traceback so far, from every instance's log."""
-        found = []
-        for server in self.servers:
-            log = (server.state_dir / "server.log").read_text(errors="replace")
-            found += re.findall(r"oneclick\.access: \S+ \S+ 5\d\d .*", log)
-            found += [block[:3000] for block in log.split("Traceback (most recent")[1:]]
-        return found
+        """Every 5xx answer and logged traceback so far, from every instance's log."""
+        return [entry for server in self.servers for entry in server.server_errors()]
 
     def __getitem__(self, index: int) -> LocalServer:
         return self.servers[index % len(self.servers)]
