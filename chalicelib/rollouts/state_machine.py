@@ -41,6 +41,10 @@ _CONFIRM_ATTEMPTS = 8
 _CONVERGE_ROUNDS = 8
 # Ignore a pending mark younger than this: its request may still be on its way.
 RECONCILE_AFTER_SECONDS = 120
+_NOT_RESTORED = (
+    "could not restore records after a failed cluster call; the pending mark stays for the "
+    "reconciler"
+)
 
 
 def _running_besides(deployment: Record, rollout_id: str) -> list[Record]:
@@ -70,32 +74,45 @@ def _owner_namespace(project: Record, viewer: Viewer) -> None:
             raise store.ParentGone("project")
 
 
+def _jitter(attempt: int) -> None:
+    """Spread retries of racing writers apart so that each round lets one through."""
+    if attempt:
+        time.sleep(random.uniform(0, 0.02 * attempt))  # noqa: S311 - jitter only
+
+
 def _restore(changed: list[tuple[str, Record | None, str]]) -> set[str]:
     """Put records back as they were before a failed cluster call (``None``: created);
     returns the ids put back.
 
     Only a record that still carries the version our transaction wrote is put back: if a
-    concurrent request changed it since, its state is newer than ours and stands."""
-    creates_undone, updates = [], []
-    for collection, before, record_id in changed:
-        current = store.get(collection, record_id)
-        written = 1 if before is None else before["version"] + 1
-        if current is None or current["version"] != written:
+    concurrent request changed it since, its state is newer than ours and stands. Such a
+    change can also land between the read and the write here (a cascade deleting the
+    project, a newer click): then it is read again, and left alone the next round."""
+    for attempt in range(_CONFIRM_ATTEMPTS):
+        _jitter(attempt)
+        creates_undone, updates = [], []
+        for collection, before, record_id in changed:
+            current = store.get(collection, record_id)
+            written = 1 if before is None else before["version"] + 1
+            if current is None or current["version"] != written:
+                continue
+            if before is None:
+                creates_undone.append((collection, current))
+            else:
+                updates.append((collection, current, dict(before, version=current["version"])))
+        try:
+            store.write_together(updates=updates, deletes=creates_undone)
+        except store.VersionConflict:
             continue
-        if before is None:
-            creates_undone.append((collection, current))
-        else:
-            updates.append((collection, current, dict(before, version=current["version"])))
-    store.write_together(updates=updates, deletes=creates_undone)
-    return {record["id"] for _, record in creates_undone} | {old["id"] for _, old, _ in updates}
+        return {record["id"] for _, record in creates_undone} | {o["id"] for _, o, _ in updates}
+    raise Conflict()
 
 
 def _confirm(rollout_id: str) -> Record:
     """Clear the pending mark once the cluster has the change. Newer clicks ending this
     rollout meanwhile are what conflicts here: retried with jitter, they settle quickly."""
     for attempt in range(_CONFIRM_ATTEMPTS):
-        if attempt:
-            time.sleep(random.uniform(0, 0.02 * attempt))  # noqa: S311 - jitter only
+        _jitter(attempt)
         current = store.get("rollouts", rollout_id)
         if current is None or not current["pendingKind"]:
             return current or {}
@@ -258,11 +275,11 @@ def _undo_or_leave_pending(
     try:
         restored = _restore(changed)
         _converge(project_id, deployment_id, None)
+    except ApiError as error:  # racing writers or the cluster away: expected, no trace
+        logger.warning("%s: %s", _NOT_RESTORED, error)
+        return None
     except Exception:  # noqa: BLE001 - the original error is what the caller must see
-        logger.exception(
-            "could not restore records after a failed cluster call; "
-            "the pending mark stays for the reconciler"
-        )
+        logger.exception(_NOT_RESTORED)
         return None
     return restored
 

@@ -386,6 +386,44 @@ def test_cluster_failure_leaves_records_as_before(
     connection.reset()
 
 
+def test_a_change_racing_the_undo_of_a_failed_cluster_call_is_retried(
+    api: Api, make_user, admin, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The cluster call fails; while the records are being put back, a concurrent request
+    deletes the rollout the click had ended (the fleet's cascade storm deletes records
+    the same way). The undo's transaction then conflicts: it must read again and put the
+    rest back, not give up and leave the click's rollout pending with a traceback."""
+    from chalicelib.cluster import rollouts as cluster_rollouts
+    from chalicelib.records import store
+
+    user = make_user()
+    project = make_project(api, user)
+    deployment = make_deployment(api, user, project)
+    first = rollout(api, user, project, deployment, tagged("1.26")).body
+    real_write_together = store.write_together
+    racing: list[Any] = []
+
+    def deleted_meanwhile(**writes: Any) -> None:
+        if writes.get("deletes") and not racing:  # the undo of the click's create
+            url = records("rollouts") + f"/{first['id']}"
+            other = threading.Thread(
+                target=lambda: racing.append(api.delete(url, token=user.token))
+            )
+            other.start()
+            other.join(120)
+        real_write_together(**writes)
+
+    monkeypatch.setattr(cluster_rollouts, "apply_rollout", unreachable)
+    monkeypatch.setattr(store, "write_together", deleted_meanwhile)
+    reply = rollout(api, user, project, deployment, tagged("1.27"))
+    assert reply.status == 503 and reply.body["code"] == 503
+    assert [r.status for r in racing] == [204]
+    assert api.get(records("rollouts"), token=user.token).body["items"] == []
+    assert store.pending_rollouts() == []
+    assert "could not restore" not in caplog.text
+    assert custom(admin, project, deployment) is None  # nothing runs, on record or cluster
+
+
 def test_pb_routes_are_owner_checked(api: Api, make_user, admin, control_plane) -> None:
     user, other = make_user(), make_user()
     project = make_project(api, user)
