@@ -16,6 +16,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(1, str(ROOT / "tests" / "support"))
 os.environ.update(
     AWS_ACCESS_KEY_ID="bench",
     AWS_SECRET_ACCESS_KEY="bench",
@@ -30,18 +31,16 @@ MANIFEST: dict[str, Any] = json.loads((ROOT / "infra" / "blueprints" / "nginx.js
 
 def count_dynamodb_calls() -> Counter[str]:
     """From now on, every DynamoDB API call this process makes is counted by operation
-    (at the botocore layer, so PynamoDB's calls and boto3's alike)."""
-    from botocore.client import BaseClient
+    (reads on the wire client and PynamoDB's or boto3's calls alike)."""
+    import dynamodb_calls
 
     calls: Counter[str] = Counter()
-    original = BaseClient._make_api_call
 
-    def counting(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-        if self.meta.service_model.service_name == "dynamodb":
-            calls[operation] += 1
-        return original(self, operation, params)
+    def counting(operation: str, params: dict[str, Any], send: Any) -> dict[str, Any]:
+        calls[operation] += 1
+        return send(params)  # type: ignore[no-any-return]
 
-    BaseClient._make_api_call = counting  # type: ignore[method-assign]
+    dynamodb_calls.install(counting)
     return calls
 
 

@@ -1,11 +1,8 @@
 """DynamoDB reads with items kept in their wire form: GetItem, BatchGetItem and Query.
 
-Why a second client: botocore walks every attribute of every returned item through the
-service model (a structure per attribute value) before PynamoDB builds a model from it;
-for a 500-item page that parsing alone costs several times the round trip. This client is
-botocore all the same — credentials, signing, endpoints, retries with back-off, error
-codes — with one change: a successful answer is handed over as the JSON DynamoDB sent
-(``chalicelib.records.item_codec`` decodes it). Writes stay on PynamoDB.
+Reads go through ``dynamodb_wire`` (DynamoDB's JSON protocol, signed, retried; no botocore
+on the read path): the answer is handed over as the JSON DynamoDB sent, and
+``chalicelib.records.item_codec`` decodes it. Writes stay on PynamoDB.
 """
 
 from __future__ import annotations
@@ -16,12 +13,9 @@ from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 
-import orjson
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-from botocore.parsers import JSONParser, ResponseParserFactory
 from pynamodb.exceptions import PynamoDBConnectionError
 
+from chalicelib.records.dynamodb_wire import WireClient, WireError
 from chalicelib.records.item_codec import RawItem
 
 _BATCH_GET_LIMIT = 100  # keys per BatchGetItem request
@@ -37,50 +31,16 @@ class ReadError(PynamoDBConnectionError):
     one mapping turns throttling or an unreachable endpoint into a 503."""
 
 
-class _WireItemsParser(JSONParser):
-    """Success bodies stay as sent (errors are still parsed by botocore's own rules)."""
-
-    def _handle_json_body(self, raw_body: bytes, shape: Any) -> Any:
-        if not raw_body:
-            return {}
-        try:
-            return orjson.loads(raw_body)
-        except orjson.JSONDecodeError:
-            return self._parse_body_as_json(raw_body)  # let botocore say what is wrong
-
-
-class _WireItemsParserFactory(ResponseParserFactory):
-    def create_parser(self, protocol_name: str) -> Any:
-        if protocol_name == "json":
-            return _WireItemsParser(**self._defaults)
-        return super().create_parser(protocol_name)
-
-
 @lru_cache(maxsize=4)
-def client(region: str, endpoint: str | None) -> Any:
+def client(region: str, endpoint: str | None) -> WireClient:
     """One client per endpoint, reused across invocations (built on first use)."""
-    from botocore.session import get_session
-
-    session = get_session()
-    session.register_component("response_parser_factory", _WireItemsParserFactory())
-    return session.create_client(
-        "dynamodb",
-        region_name=region,
-        endpoint_url=endpoint,
-        # Well inside API Gateway's 29 s: a stuck read fails and is retried, not waited out.
-        config=Config(
-            retries={"mode": "standard", "max_attempts": 3},
-            connect_timeout=3,
-            read_timeout=10,
-            tcp_keepalive=True,
-        ),
-    )
+    return WireClient(region, endpoint)
 
 
-def _call(db: Any, operation: str, **request: Any) -> dict[str, Any]:
+def _call(db: WireClient, operation: str, request: dict[str, Any]) -> dict[str, Any]:
     try:
-        return getattr(db, operation)(**request)  # type: ignore[no-any-return]
-    except (ClientError, BotoCoreError) as error:
+        return db.call(operation, request)
+    except WireError as error:
         raise ReadError(f"DynamoDB {operation} failed", error) from error
 
 
@@ -95,22 +55,21 @@ def _projection(attributes: Iterable[str] | None) -> dict[str, Any]:
 
 
 def get_item(
-    db: Any, table: str, key: dict[str, str], attributes: Iterable[str] | None = None
+    db: WireClient, table: str, key: dict[str, str], attributes: Iterable[str] | None = None
 ) -> RawItem | None:
     """One item, strongly consistent (a read right after a write must see it)."""
-    reply = _call(
-        db,
-        "get_item",
-        TableName=table,
-        Key={name: {"S": value} for name, value in key.items()},
-        ConsistentRead=True,
+    request = {
+        "TableName": table,
+        "Key": {name: {"S": value} for name, value in key.items()},
+        "ConsistentRead": True,
         **_projection(attributes),
-    )
+    }
+    reply = _call(db, "GetItem", request)
     return reply.get("Item")
 
 
 def batch_get(
-    db: Any,
+    db: WireClient,
     wanted: dict[str, list[str]],
     attributes: dict[str, Iterable[str] | None] | None = None,
     consistent: bool = False,
@@ -135,7 +94,7 @@ def batch_get(
         for round_ in range(_UNPROCESSED_ROUNDS):
             if round_:  # AWS: retry unprocessed keys with exponential back-off and jitter
                 time.sleep(random.uniform(0, _UNPROCESSED_BACKOFF_SECONDS * 2**round_))  # noqa: S311
-            reply = _call(db, "batch_get_item", RequestItems=request)
+            reply = _call(db, "BatchGetItem", {"RequestItems": request})
             for table, items in reply.get("Responses", {}).items():
                 found[table].extend(items)
             request = reply.get("UnprocessedKeys") or {}
@@ -147,7 +106,7 @@ def batch_get(
 
 
 def query_pages(
-    db: Any,
+    db: WireClient,
     table: str,
     index: str | None,
     key: tuple[str, str],
@@ -203,7 +162,7 @@ def query_pages(
         request["Limit"] = min(n for n in (remaining, page_size, _MAX_LIMIT) if n is not None)
         if start is not None:
             request["ExclusiveStartKey"] = start
-        reply = _call(db, "query", **request)
+        reply = _call(db, "Query", request)
         count = int(reply.get("Count", 0))
         start = reply.get("LastEvaluatedKey")
         yield reply.get("Items", []), count, start

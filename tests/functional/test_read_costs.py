@@ -1,6 +1,6 @@
 """What reads cost: every list plan gives the same answers page by page, the index plans read
 no more items than the page holds, and a by-id request reads the caller and the record in
-one request (all counted at the botocore layer)."""
+one request (all counted where requests leave the process: tests/support/dynamodb_calls.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from api_client import Api, make_blueprint, make_project, records
+from dynamodb_calls import observed
 
 SORTS = ("", "created", "-created")
 
@@ -26,26 +27,19 @@ class Reads(Counter[str]):
 
 @contextmanager
 def items_read() -> Iterator[Reads]:
-    from botocore.client import BaseClient
-
     seen = Reads()
-    original = BaseClient._make_api_call
 
-    def counting(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-        reply = original(client, operation, params)
-        if client.meta.service_model.service_name == "dynamodb":
-            seen.sent.append((operation, params))
-            seen[operation] += len(reply.get("Items", [])) + ("Item" in reply)
-            seen[operation] += sum(len(v) for v in reply.get("Responses", {}).values())
-            seen["requests"] += 1
-            seen["COUNT"] += params.get("Select") == "COUNT"
+    def counting(operation: str, params: dict[str, Any], send: Any) -> dict[str, Any]:
+        reply = send(params)
+        seen.sent.append((operation, params))
+        seen[operation] += len(reply.get("Items", [])) + ("Item" in reply)
+        seen[operation] += sum(len(v) for v in reply.get("Responses", {}).values())
+        seen["requests"] += 1
+        seen["COUNT"] += params.get("Select") == "COUNT"
         return reply
 
-    BaseClient._make_api_call = counting  # type: ignore[method-assign]
-    try:
+    with observed(counting):
         yield seen
-    finally:
-        BaseClient._make_api_call = original  # type: ignore[method-assign]
 
 
 def pages(api: Api, user: Any, collection: str, query: str, per_page: int) -> list[list[str]]:
