@@ -165,7 +165,7 @@ def get_full_list(call: Call, token: str, collection: str, expand: str) -> int:
 
 
 def seed_ours(email: str, rollouts: int) -> dict[str, Any]:
-    from chalicelib.records import store, values
+    from chalicelib.records import store, store_writes, values
     from chalicelib.records.models import RolloutModel
     from chalicelib.records.schema import COLLECTIONS
     from chalicelib.records.users import new_user
@@ -219,7 +219,7 @@ def seed_ours(email: str, rollouts: int) -> dict[str, Any]:
                 startDate=values.now(),
                 version=1,
             )
-            batch.save(store._to_item("rollouts", item))
+            batch.save(store_writes._to_item("rollouts", item))
     return {"user": user, "project": projects[0]}
 
 

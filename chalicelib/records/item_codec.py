@@ -1,9 +1,10 @@
 """Raw DynamoDB items (``{"name": {"S": "…"}}``) to plain records, without PynamoDB models.
 
 Why: building a PynamoDB model per item and reading its attributes back costs more than the
-whole DynamoDB round trip of a list page (profile in README "Performance"). The models stay
-the one definition of every attribute: each model's decoding spec is derived from them once,
-and reproduces exactly what a model would hold (an absent attribute reads as its default;
+whole DynamoDB round trip of a list page (profile in README "Performance"), and importing
+PynamoDB costs a cold start botocore. The models stay the one definition of every
+attribute: ``item_layout`` is generated from them, and decoding reproduces exactly what a
+model would hold (an absent attribute reads as its default;
 an optional text that keys a sparse index, stored absent for PocketBase's ``""``, reads as
 ``""``).
 """
@@ -15,22 +16,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from pynamodb.attributes import (
-    BooleanAttribute,
-    ListAttribute,
-    NumberAttribute,
-    UnicodeAttribute,
-    VersionAttribute,
-)
-from pynamodb.models import Model
-
-from chalicelib.records.models import RECORD_MODELS, CompressedJSONAttribute, decompress_json
+from chalicelib.records.compressed_json import decompress_json
+from chalicelib.records.item_layout import DECODING
 
 Record = dict[str, Any]
 RawItem = dict[str, dict[str, Any]]
-
-# Not PocketBase fields and never shown: the sparse index keys the store maintains.
-INTERNAL_ATTRIBUTES = ("listing", "checkQueue")
 
 
 def _text(value: dict[str, Any]) -> Any:
@@ -64,35 +54,25 @@ Decode = Callable[[dict[str, Any]], Any]
 # (attribute name, decoder, what an absent attribute reads as, or a factory for it)
 Spec = tuple[tuple[str, Decode, Any, bool], ...]
 
+_DECODERS: dict[str, Decode] = {
+    "whole": _whole_number,
+    "number": _number,
+    "bool": _bool,
+    "text": _text,
+    "compressed_json": _compressed_json,
+    "texts": _texts,
+}
 
-def _decoder(attribute: Any) -> Decode:
-    # Order matters: VersionAttribute is a NumberAttribute.
-    kinds: tuple[tuple[type, Decode], ...] = (
-        (VersionAttribute, _whole_number),
-        (NumberAttribute, _number),
-        (BooleanAttribute, _bool),
-        (UnicodeAttribute, _text),
-        (CompressedJSONAttribute, _compressed_json),
-        (ListAttribute, _texts),
+
+def _spec(layout: list[tuple[str, str, Any]]) -> Spec:
+    # A mutable default (a list) is made anew for every record.
+    return tuple(
+        (name, _DECODERS[kind], list if absent == [] else absent, absent == [])
+        for name, kind, absent in layout
     )
-    for kind, decode in kinds:
-        if isinstance(attribute, kind):
-            return decode
-    raise TypeError(f"no raw decoder for {type(attribute).__name__}")
 
 
-def _spec(model: type[Model]) -> Spec:
-    spec = []
-    for name, attribute in model.get_attributes().items():
-        if name in INTERNAL_ATTRIBUTES:
-            continue
-        sparse_text = isinstance(attribute, UnicodeAttribute) and attribute.null
-        absent = "" if sparse_text else attribute.default
-        spec.append((name, _decoder(attribute), absent, callable(absent)))
-    return tuple(spec)
-
-
-_SPECS: dict[str, Spec] = {name: _spec(model) for name, model in RECORD_MODELS.items()}
+_SPECS: dict[str, Spec] = {name: _spec(layout) for name, layout in DECODING.items()}
 STORED_ATTRIBUTES: dict[str, frozenset[str]] = {
     name: frozenset(entry[0] for entry in spec) for name, spec in _SPECS.items()
 }

@@ -12,11 +12,22 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib.records import store
-from chalicelib.records.models import LoginThrottleModel
+if TYPE_CHECKING:
+    from chalicelib.records.models import LoginThrottleModel
+
+
+def _model() -> type[LoginThrottleModel]:
+    """The counters' model, bound, imported on the first sign-in: every request's auth
+    check imports this module, and must not load PynamoDB's models (botocore) for it."""
+    from chalicelib.records import store_writes
+    from chalicelib.records.models import LoginThrottleModel
+
+    store_writes.bind_models()
+    return LoginThrottleModel
 
 
 def window_key(key: str, window_seconds: int) -> str:
@@ -32,8 +43,7 @@ def _lost(error: UpdateError) -> None:
 def claim(key: str, limit: int, window_seconds: int) -> int | None:
     """Count one attempt on ``key`` (a ``window_key``) if it holds fewer than ``limit``;
     return the count including it, or None when the limit is reached."""
-    store.ensure_bound()
-    model = LoginThrottleModel
+    model = _model()
     item = model(key)
     # Kept a window past its end, so a release late in the window still finds it.
     expires = datetime.now(UTC) + timedelta(seconds=2 * window_seconds)
@@ -50,8 +60,7 @@ def claim(key: str, limit: int, window_seconds: int) -> int | None:
 
 def release(key: str) -> None:
     """Give back one attempt counted by ``claim`` (the attempt succeeded)."""
-    store.ensure_bound()
-    model = LoginThrottleModel
+    model = _model()
     try:
         model(key).update(actions=[model.failures.add(-1)], condition=model.failures > 0)
     except UpdateError as error:
@@ -59,22 +68,20 @@ def release(key: str) -> None:
 
 
 def clear(key: str) -> None:
-    store.ensure_bound()
-    LoginThrottleModel(key).delete()
+    _model()(key).delete()
 
 
 def marked(key: str) -> bool:
     """Whether ``mark`` remembered ``key`` and the mark has not expired."""
-    store.ensure_bound()
+    model = _model()
     try:
-        item = LoginThrottleModel.get(key, consistent_read=True)
-    except LoginThrottleModel.DoesNotExist:
+        item = model.get(key, consistent_read=True)
+    except model.DoesNotExist:
         return False
     return bool(item.expires > datetime.now(UTC))  # TTL deletion lags by up to days
 
 
 def mark(key: str, days: int) -> None:
     """Remember ``key`` for ``days``."""
-    store.ensure_bound()
     expires = datetime.now(UTC) + timedelta(days=days)
-    LoginThrottleModel(key, failures=1, expires=expires).save()
+    _model()(key, failures=1, expires=expires).save()

@@ -273,18 +273,18 @@ def test_tables_made_before_an_index_existed_get_it_at_start(
     import boto3
 
     from chalicelib.records import store
-    from chalicelib.records.models import RolloutModel
     from chalicelib.records.tables import create_missing_tables, delete_all_tables
     from chalicelib.settings import get_settings
 
     monkeypatch.setenv("TABLE_PREFIX", f"old{uuid.uuid4().hex[:8]}-")
     get_settings.cache_clear()
     store.bind(get_settings())
+    model = store.model_for("rollouts")  # bound to the prefix above
     client = boto3.client("dynamodb", endpoint_url=get_settings().dynamodb_endpoint)
-    schema = RolloutModel._get_schema()
+    schema = model._get_schema()
     older = [i for i in schema["global_secondary_indexes"] if i["index_name"] != "by-user-keys"]
     client.create_table(
-        TableName=RolloutModel.Meta.table_name,
+        TableName=model.Meta.table_name,
         KeySchema=schema["key_schema"],
         AttributeDefinitions=schema["attribute_definitions"],
         GlobalSecondaryIndexes=[
@@ -304,8 +304,8 @@ def test_tables_made_before_an_index_existed_get_it_at_start(
             "rollouts", "user", "u" * 15, newest_first=True, offset=5, limit=5
         ) == ([], None)
         made = create_missing_tables()
-        assert f"{RolloutModel.Meta.table_name}.by-user-keys" in made
-        described = client.describe_table(TableName=RolloutModel.Meta.table_name)["Table"]
+        assert f"{model.Meta.table_name}.by-user-keys" in made
+        described = client.describe_table(TableName=model.Meta.table_name)["Table"]
         assert "by-user-keys" in {i["IndexName"] for i in described["GlobalSecondaryIndexes"]}
         assert store.count("rollouts", "user", "u" * 15) == 0  # built or still building
         assert create_missing_tables() == []

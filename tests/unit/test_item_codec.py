@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.records import item_codec
+from chalicelib.records import item_codec, item_layout
 from chalicelib.records.models import RECORD_MODELS, CompressedJSONAttribute
 
 MANIFEST = {"spec": {"image": {"tag": "1.25", "registry": "docker.io"}, "env": []}, "kind": "x"}
@@ -22,7 +22,7 @@ def _through_pynamodb(collection: str, raw: dict[str, Any]) -> dict[str, Any]:
     item = model.from_raw_data(raw)
     record = {}
     for name, attribute in model.get_attributes().items():
-        if name in item_codec.INTERNAL_ATTRIBUTES:
+        if name in item_layout.INTERNAL_ATTRIBUTES:
             continue
         value = getattr(item, name)
         if getattr(attribute, "null", False) and value is None and attribute.attr_type == "S":
@@ -76,7 +76,7 @@ def test_internal_index_keys_never_reach_a_record() -> None:
 
 
 def test_manifests_come_back_with_sorted_keys_whether_stored_sorted_or_not() -> None:
-    from chalicelib.records.models import compress_json, decompress_json
+    from chalicelib.records.compressed_json import compress_json, decompress_json
     from chalicelib.records.serialize import _sorted_keys
     from chalicelib.records.values import SortedKeys
 

@@ -1,0 +1,62 @@
+"""A cold start that only reads loads no PynamoDB: a fresh interpreter imports the app and
+answers an authenticated list with PynamoDB's models, its connection and botocore's
+session never imported (they cost ~120 ms of a cold start; writes load them on first use)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from api_client import Api, make_project, records
+
+ROOT = Path(__file__).resolve().parents[2]
+WRITE_PATH_MODULES = (
+    "pynamodb.models",
+    "pynamodb.connection",
+    "botocore.session",
+    "chalicelib.records.store_writes",
+)
+
+PROBE = """
+import json, sys, types
+import app
+event = json.loads(sys.stdin.read())
+reply = app.app(event, types.SimpleNamespace(aws_request_id="cold", function_name="probe"))
+loaded = [name for name in json.loads(sys.argv[1]) if name in sys.modules]
+print(json.dumps({"status": reply["statusCode"], "body": reply["body"], "loaded": loaded}))
+"""
+
+
+def _list_event(path: str, token: str) -> dict:
+    """The API Gateway event of a GET, as Chalice's local gateway builds it."""
+    from chalice.config import Config
+    from chalice.local import LocalGateway
+
+    from app import app
+
+    gateway = LocalGateway(app, Config(chalice_stage="local"))
+    return gateway.event_converter.create_lambda_event(
+        method="GET", path=path, headers={"authorization": token, "host": "127.0.0.1"}
+    )
+
+
+def test_a_cold_authenticated_list_never_imports_the_write_path(api: Api, make_user) -> None:
+    user = make_user()
+    project = make_project(api, user)
+    event = _list_event(records("projects") + "?perPage=30&sort=-created", user.token)
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(WRITE_PATH_MODULES)],
+        cwd=ROOT,
+        input=json.dumps(event),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    answer = json.loads(probe.stdout.splitlines()[-1])
+    assert answer["status"] == 200, answer
+    assert [item["id"] for item in json.loads(answer["body"])["items"]] == [project["id"]]
+    assert answer["loaded"] == []
