@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import logging
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import urllib3
+if TYPE_CHECKING:
+    import urllib3
 
 MAX_ANSWER_BYTES = 1024 * 1024
 USER_AGENT = "one-click-serverless"
@@ -29,7 +30,11 @@ class ProviderError(Exception):
 
 @lru_cache(maxsize=1)
 def _pool() -> urllib3.PoolManager:
-    """One pool per warm Lambda: keep-alive connections to the providers are reused."""
+    """One pool per warm Lambda: keep-alive connections to the providers are reused.
+    urllib3 is imported here, on the first sign-in with a provider: every request's auth
+    check imports this module, and a cold start does not pay for it (~20 ms)."""
+    import urllib3
+
     return urllib3.PoolManager(retries=False)
 
 
@@ -40,8 +45,11 @@ def _call(
     headers: dict[str, str],
     body: str | None = None,
 ) -> Any:
+    pool = _pool()
+    import urllib3  # loaded by _pool()
+
     try:
-        response = _pool().request(
+        response = pool.request(
             method,
             url,
             body=body,
