@@ -52,7 +52,9 @@ def check_references(
         else:
             fetched[field.name] = row  # type: ignore[assignment]
     project, deployment = record.get("project"), fetched.get("deployment")
-    if deployment is None and record.get("deployment") and "project" in fetched:
+    # An unchanged deployment (only the project is new) is read here; a refused one is not.
+    unchanged = "deployment" not in errors and record.get("deployment")
+    if deployment is None and unchanged and "project" in fetched:
         deployment = store.get("deployments", record["deployment"])
     if deployment is not None and project and deployment["project"] != project:
         errors.setdefault("deployment", field_error(*DEPLOYMENT_NOT_IN_PROJECT))

@@ -142,6 +142,24 @@ def test_oversized_ids_and_values_are_400s_not_500s(api: Api, make_user) -> None
     assert long.body["data"]["description"]["code"] == "validation_max_text_constraint"
 
 
+@pytest.mark.parametrize(
+    ("collection", "fields"),
+    [("rollouts", {"manifest": MANIFEST}), ("autoUpdates", {"interval": "1h"})],
+)
+def test_an_oversized_deployment_beside_a_real_project_is_a_400(
+    api: Api, make_user, collection: str, fields: dict
+) -> None:
+    """The fuzz tier's 500: with the project found, the deployment-in-project check read
+    the refused deployment id too, and DynamoDB refuses a key of 3,000 bytes."""
+    user = make_user()
+    project = make_project(api, user)
+    body = {**fields, "user": user.id, "project": project["id"], "deployment": "d" * 3000}
+    reply = api.post(records(collection), body, token=user.token)
+    assert reply.status == 400, reply.body
+    assert reply.body["data"]["deployment"]["code"] == "validation_missing_rel_records"
+    assert api.get(records(collection), token=user.token).body["items"] == []
+
+
 def test_password_limit_counts_bytes(api: Api, make_user) -> None:
     user = make_user()
     reply = api.patch(
