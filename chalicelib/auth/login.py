@@ -9,10 +9,10 @@ from chalicelib.auth import passwords, throttle, tokens
 from chalicelib.auth.oauth2 import signin
 from chalicelib.auth.signing_secret import signing_secret
 from chalicelib.errors import BadRequest, Invalid, Unauthorized, field_error
-from chalicelib.records import store, values
+from chalicelib.records import field_picker, store, values
 from chalicelib.records.access import Viewer
 from chalicelib.records.schema import USERS
-from chalicelib.records.service import render
+from chalicelib.records.service import exported
 from chalicelib.settings import get_settings
 
 AUTH_FAILED = "Failed to authenticate."
@@ -20,11 +20,14 @@ MAX_IDENTITY_LENGTH = 255
 BLANK = ("validation_required", "Cannot be blank.")
 
 
-def _auth_response(user: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
+def _auth_response(user: dict[str, Any], query: dict[str, str], **extra: Any) -> dict[str, Any]:
+    """``{token, record}`` (and ``extra``: an OAuth2 sign-in's ``meta``), with ``?fields=``
+    picking from the whole answer as PocketBase does (``fields=token``)."""
     settings = get_settings()
     viewer = Viewer(user)
     token = tokens.issue(user, signing_secret(), settings.auth_token_ttl_seconds)
-    return {"record": render(USERS, user, query, viewer), "token": token}
+    body = {**extra, "record": exported(USERS, user, query, viewer), "token": token}
+    return field_picker.pick_body(body, field_picker.parse(query.get("fields", "")))
 
 
 def with_password(body: dict[str, Any], query: dict[str, str], address: str) -> dict[str, Any]:
@@ -61,7 +64,7 @@ def refresh(viewer: Viewer, query: dict[str, str]) -> dict[str, Any]:
 def with_oauth2(body: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
     settings = get_settings()
     user, meta = signin.authenticate(body, settings, signing_secret(), int(time.time()))
-    return {"meta": meta, **_auth_response(user, query)}
+    return _auth_response(user, query, meta=meta)
 
 
 def methods() -> dict[str, Any]:

@@ -20,18 +20,6 @@ MAX_DEPTH = 6
 Tree = dict[str, "Tree"]
 
 
-def parse_paths(text: str) -> Tree:
-    """``a.b,a.c,d`` as a tree of names (also used for ``?fields=``)."""
-    tree: Tree = {}
-    for path in text.split(","):
-        node = tree
-        for part in [p.strip() for p in path.strip().split(".")][:MAX_DEPTH]:
-            if not part:
-                break
-            node = node.setdefault(part, {})
-    return tree
-
-
 def parse_expand(text: str, collection: Collection) -> Tree:
     """The expand tree, keeping only paths whose every step is a relation: like PocketBase,
     ``user.nope`` expands nothing rather than half of the path."""

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.errors import BadRequest
-from chalicelib.records.expand import Tree, parse_expand, parse_paths
+from chalicelib.records import field_picker
+from chalicelib.records.expand import Tree, parse_expand
 from chalicelib.records.filter import Predicate, compile_filter
 from chalicelib.records.schema import SYSTEM_FIELDS, Collection, FieldType
 
@@ -25,7 +26,7 @@ class ListParams:
     filter: str
     skip_total: bool
     expand: Tree
-    fields: str
+    fields: field_picker.Picks
 
 
 def _int(query: dict[str, str], name: str, default: int) -> int:
@@ -66,7 +67,7 @@ def parse_list_params(query: dict[str, str], collection: Collection) -> ListPara
         filter=text,
         skip_total=query.get("skipTotal", "").strip().lower() in ("1", "true"),
         expand=parse_expand(query.get("expand", ""), collection),
-        fields=query.get("fields", ""),
+        fields=field_picker.parse(query.get("fields", "")),
     )
 
 
@@ -84,25 +85,3 @@ def order(records: list[dict[str, Any]], sort: tuple[tuple[str, bool], ...]) -> 
     records.sort(key=lambda r: (r.get("created", ""), r["id"]))
     for name, descending in reversed(sort):
         records.sort(key=lambda r, n=name: _sort_key(r.get(n)), reverse=descending)
-
-
-def pick_fields(data: dict[str, Any], fields: str) -> dict[str, Any]:
-    """Apply ``?fields=a,b,expand.rel.c`` (``*`` keeps everything at its level)."""
-    if not fields.strip():
-        return data
-    return _pick(data, parse_paths(fields))
-
-
-def _pick(data: Any, tree: Tree) -> Any:
-    if isinstance(data, list):
-        return [_pick(item, tree) for item in data]
-    if not isinstance(data, dict):
-        return data
-    keep_all = "*" in tree
-    picked = {}
-    for key, value in data.items():
-        if key in tree:
-            picked[key] = _pick(value, tree[key]) if tree[key] else value
-        elif keep_all:
-            picked[key] = value
-    return picked

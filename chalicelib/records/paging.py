@@ -22,9 +22,9 @@ import functools
 import heapq
 from collections.abc import Iterator
 
-from chalicelib.records import access, page_cursors, store
+from chalicelib.records import access, field_picker, page_cursors, store
 from chalicelib.records.access import Viewer
-from chalicelib.records.expand import parse_paths, shown_attributes
+from chalicelib.records.expand import shown_attributes
 from chalicelib.records.filter import referenced_names, required_equalities
 from chalicelib.records.item_codec import STORED_ATTRIBUTES
 from chalicelib.records.listing import ListParams, order
@@ -65,7 +65,7 @@ def index_order(params: ListParams) -> bool | None:
 
 def returned_attributes(collection: Collection, params: ListParams) -> frozenset[str] | None:
     """The stored attributes the answer shows of the page's records (None: all)."""
-    return shown_attributes(collection, parse_paths(params.fields), params.expand)
+    return shown_attributes(collection, field_picker.names(params.fields), params.expand)
 
 
 def _offset(params: ListParams) -> int:

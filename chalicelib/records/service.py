@@ -12,11 +12,11 @@ import math
 from typing import Any
 
 from chalicelib.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound, field_error
-from chalicelib.records import access, cascade, paging, store, values
+from chalicelib.records import access, cascade, field_picker, paging, store, values
 from chalicelib.records.access import Viewer
 from chalicelib.records.attachments import files_saved
-from chalicelib.records.expand import expand_records, parse_expand, parse_paths
-from chalicelib.records.listing import parse_list_params, pick_fields
+from chalicelib.records.expand import expand_records, parse_expand
+from chalicelib.records.listing import parse_list_params
 from chalicelib.records.references import check_references
 from chalicelib.records.schema import BLUEPRINTS, Collection, find_collection
 from chalicelib.records.serialize import export
@@ -72,25 +72,31 @@ def render(
     collection: Collection, record: Record, query: dict[str, str], viewer: Viewer
 ) -> dict[str, Any]:
     """One record as JSON with the request's ``expand`` and ``fields`` applied."""
+    return field_picker.pick_body(
+        exported(collection, record, query, viewer), field_picker.parse(query.get("fields", ""))
+    )
+
+
+def exported(
+    collection: Collection, record: Record, query: dict[str, str], viewer: Viewer
+) -> dict[str, Any]:
+    """One record as JSON with the request's ``expand``, reading of the related records
+    what ``fields`` shows; the caller picks the fields of the answer it is part of."""
     tree = parse_expand(query.get("expand", ""), collection)
-    fields = parse_paths(query.get("fields", "")) or None
+    fields = field_picker.names(field_picker.parse(query.get("fields", ""))) or None
     expansion = expand_records(collection, [record], tree, viewer, fields) if tree else {}
-    data = export(collection, record, viewer, expansion.get(record["id"]))
-    return pick_fields(data, query.get("fields", ""))
+    return export(collection, record, viewer, expansion.get(record["id"]))
 
 
 def list_records(name: str, query: dict[str, str], viewer: Viewer) -> dict[str, Any]:
     collection = collection_or_404(name)
     params = parse_list_params(query, collection)
     page, total = paging.read_page(collection, params, viewer)
-    fields = parse_paths(params.fields) or None
+    fields = field_picker.names(params.fields) or None
     expansion = (
         expand_records(collection, page, params.expand, viewer, fields) if params.expand else {}
     )
-    items = [
-        pick_fields(export(collection, r, viewer, expansion.get(r["id"])), params.fields)
-        for r in page
-    ]
+    items = [export(collection, r, viewer, expansion.get(r["id"])) for r in page]
     envelope = {
         "page": params.page,
         "perPage": params.per_page,
@@ -98,8 +104,7 @@ def list_records(name: str, query: dict[str, str], viewer: Viewer) -> dict[str, 
         "totalPages": -1 if params.skip_total else math.ceil(total / params.per_page),
         "items": items,
     }
-    # With ?fields= PocketBase re-marshals the whole answer, so its keys come out sorted.
-    return dict(sorted(envelope.items())) if params.fields else envelope
+    return field_picker.pick_items(envelope, params.fields)
 
 
 def view_record(name: str, record_id: str, query: dict[str, str], viewer: Viewer) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from chalice.app import Request
 from chalicelib.auth.login import viewer_from_authorization
 from chalicelib.errors import BadRequest, PayloadTooLarge
 from chalicelib.files.uploads import Upload
+from chalicelib.records import field_picker
 from chalicelib.records.access import Viewer
 from chalicelib.records.schema import find_collection
 
@@ -115,7 +116,11 @@ def body_of(
 
 
 def query_of(request: Request) -> dict[str, str]:
-    return dict(request.query_params or {})
+    """The query string. A ``fields`` that cannot be picked is refused here, before the
+    action runs: PocketBase refuses it only when answering, after a create had stored."""
+    query = dict(request.query_params or {})
+    field_picker.parse(query.get("fields", ""))
+    return query
 
 
 def viewer_of(request: Request) -> Viewer:

@@ -323,3 +323,20 @@ def test_json_that_cannot_round_trip_is_refused(api: Api, make_user, raw: str) -
     reply = api.call("POST", records("projects"), raw=raw, token=user.token)
     assert reply.status == 400 and reply.body["data"] == {}
     assert api.get(records("projects"), token=user.token).body["items"] == []
+
+
+def test_a_fields_modifier_that_is_not_one_is_refused_before_the_create(
+    api: Api, make_user
+) -> None:
+    """PocketBase picks ``fields`` when answering: its create stores the record, then
+    answers 400 for ``excerpt(0)``. Ours refuses first, and nothing is stored."""
+    user = make_user()
+    path = records("projects") + "?fields=name:excerpt(0)"
+    reply = api.post(path, {"name": "n", "user": user.id}, token=user.token)
+    assert reply.status == 400, reply.body
+    assert reply.body == {
+        "code": 400,
+        "message": "Something went wrong while processing your request.",
+        "data": {},
+    }
+    assert api.get(records("projects"), token=user.token).body["items"] == []

@@ -25,9 +25,11 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -282,6 +284,13 @@ def create(
     return reference, mine
 
 
+def ensure_user(sides: tuple[Side, Side], who: str) -> None:
+    """One of the users only some tests need, created on both sides the first time."""
+    for side in sides:
+        if who not in side.vars:
+            add_user(side, who)
+
+
 def records(collection: str, record_id: str = "", query: str = "") -> str:
     path = f"/api/collections/{collection}/records"
     if record_id:
@@ -386,6 +395,95 @@ def test_create_replies_match(sides: tuple[Side, Side], world: dict[str, Any]) -
 
 
 # -- auth ------------------------------------------------------------------------------------
+
+
+# -- ?fields= with modifiers, picked from the whole answer (issue 18) -------------------------
+
+HTML_TEXT = (
+    "<h1>Title</h1><p>one&amp;two</p><script>bad()</script><ul><li>a</li><li>b</li></ul>"
+    "  日本語テキスト <b>bold</b>text<img src=x> after<br>line"
+)
+_SAME_ON_BOTH = ("name", "description", "tags", "nope", "expand.user.name")
+_ANY_PATH = (*_SAME_ON_BOTH, "id", "*", "user", "expand.user", "expand", "description.x", "created")
+_MODIFIERS = (
+    ":excerpt(5)",
+    ":excerpt(12,true)",
+    ":excerpt(19)",
+    ":excerpt(20)",
+    ":excerpt(21, 1)",
+    ":excerpt(40,t)",
+    ":excerpt(0x10)",
+    ":excerpt(010)",
+    ":excerpt(5.0)",
+    ":excerpt(1_0)",
+    ":excerpt 7 TRUE",
+    ":excerpt(9,yes)",
+    ":excerpt(0)",
+    ":excerpt(-2)",
+    ":excerpt(5.5)",
+    ":excerpt()",
+    ":excerpt(1,2,3)",
+    ':excerpt("5")',
+    ":nope(3)",
+    ":",
+)
+
+
+def _generated_fields(seed: int, count: int) -> list[str]:
+    """``fields=`` values: 1-3 paths, modifiers only where both sides hold the same value
+    (an excerpt of an id would differ for that reason alone)."""
+    rng = random.Random(seed)  # noqa: S311 - test cases, not secrets
+    generated = []
+    for _ in range(count):
+        parts = []
+        for _ in range(rng.randint(1, 3)):
+            if rng.random() < 0.6:
+                parts.append(rng.choice(_SAME_ON_BOTH) + rng.choice(_MODIFIERS))
+            else:
+                parts.append(rng.choice(_ANY_PATH))
+        generated.append(",".join(parts))
+    return generated
+
+
+GENERATED_FIELDS = _generated_fields(seed=18, count=60)
+
+
+@pytest.fixture(scope="module")
+def html_project(sides: tuple[Side, Side], world: dict[str, Any]) -> None:
+    ensure_user(sides, "erin")
+    create(
+        sides,
+        "project_html",
+        "projects",
+        {"name": "html", "description": HTML_TEXT, "tags": "a,b", "user": "{erin}"},
+        "erin",
+    )
+
+
+@pytest.mark.parametrize("fields", GENERATED_FIELDS)
+def test_generated_fields_on_list_and_view(
+    sides: tuple[Side, Side], html_project: None, fields: str
+) -> None:
+    query = "expand=user&fields=" + urllib.parse.quote(fields)
+    same(sides, "GET", records("projects", query=query), token="erin")
+    same(sides, "GET", records("projects", "{project_html}", query), token="erin")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        "token",
+        "record.email",
+        "token,record.name:excerpt(3)",
+        "record",
+        "*",
+        "nope",
+        "x:excerpt(0)",
+    ],
+)
+def test_fields_pick_from_the_whole_auth_answer(sides: tuple[Side, Side], fields: str) -> None:
+    path = "/api/collections/users/auth-with-password?fields=" + urllib.parse.quote(fields)
+    same(sides, "POST", path, body={"identity": "alice@example.com", "password": "password123"})
 
 
 def test_login_success_by_email_and_username(sides: tuple[Side, Side]) -> None:
@@ -1235,9 +1333,7 @@ def test_users_rule_needs_the_same_blueprint(
     is not: both ``@collection.blueprints`` references use one join, so a user who owns *a*
     blueprint does not see the subscribers of *another* one. Alice subscribes to carol's
     blueprint while bob owns one of his own: bob still cannot see alice, on both sides."""
-    for side in sides:
-        if "carol" not in side.vars:
-            add_user(side, "carol")
+    ensure_user(sides, "carol")
     create(
         sides,
         "blueprint_carol",

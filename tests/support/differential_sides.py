@@ -14,6 +14,7 @@ USERS = {
     "alice": ("alice@example.com", "Alice"),
     "bob": ("bob@example.com", "Bob"),
     "carol": ("carol@example.com", "Carol"),  # created on demand by the tests that need her
+    "erin": ("erin@example.com", "Erin"),  # the same
 }
 
 
