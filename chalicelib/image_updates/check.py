@@ -41,16 +41,31 @@ class Outcome:
     timed_out: bool = False  # the registry did not answer in time
 
 
+# Reads of the deployment after finding the rollout it pointed to ended meanwhile.
+_POINTER_READS = 4
+
+
 def running_rollout(deployment: Record | None, preloaded: dict[str, Record]) -> Record | None:
-    """The deployment's running rollout: its pointer, else (older data) the index."""
-    if deployment is None:
-        return None
-    pointer = deployment.get("runningRollout")
-    if pointer:
+    """The deployment's running rollout: its pointer, else (older data) the index.
+
+    The deployment and the rollout are two reads: a rollout committed between them (a
+    racing webhook's or tick's) ends the one the pointer named, and moves the pointer. So
+    an ended rollout is only believed once the deployment, read again, still points to it."""
+    for _ in range(_POINTER_READS):
+        if deployment is None:
+            return None
+        pointer = deployment.get("runningRollout")
+        if not pointer:
+            rollouts = store.query("rollouts", "deployment", deployment["id"])
+            return next((r for r in rollouts if r["endDate"] == ""), None)
         found = preloaded.get(pointer) or store.get("rollouts", pointer)
-        return found if found is not None and found["endDate"] == "" else None
-    rollouts = store.query("rollouts", "deployment", deployment["id"])
-    return next((r for r in rollouts if r["endDate"] == ""), None)
+        if found is not None and found["endDate"] == "":
+            return found
+        current = store.get("deployments", deployment["id"])
+        if current is None or current.get("runningRollout") == pointer:
+            return None  # it really ended (stopped, or the deployment is gone)
+        deployment = current
+    return None
 
 
 def _image(rollout: Record) -> dict[str, Any]:

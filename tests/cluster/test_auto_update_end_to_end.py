@@ -178,6 +178,32 @@ def test_racing_checks_create_exactly_one_rollout(
     assert all(o.error == "" for o in outcomes), outcomes
 
 
+def test_a_check_that_read_the_deployment_before_a_racing_rollout_follows_it(
+    api: Api, make_user: Any, registry: DockerRegistry
+) -> None:
+    """A webhook reads the deployment; a racing check's rollout commits (the pointer moves,
+    the rollout it named ends); then the webhook reads that rollout. It must follow the
+    pointer again, not report "no running rollout" (the fleet's auto-update storm saw it)."""
+    from chalicelib.image_updates.check import running_rollout
+    from chalicelib.records import store
+
+    setup = Setup(api, make_user(), registry, "team/skew")
+    for tag in ("3.0.0", "3.1.0"):
+        setup.push(tag)
+    setup.roll_out("3.0.0")
+    read_before = store.get("deployments", setup.deployment["id"])
+    setup.roll_out("3.1.0")
+    running = running_rollout(read_before, {})
+    assert running is not None and running["manifest"]["spec"]["image"]["tag"] == "3.1.0"
+    stop = api.patch(
+        records("rollouts") + f"/{running['id']}",
+        {"endDate": "2026-01-01 00:00:00.000Z"},
+        token=setup.user.token,
+    )
+    assert stop.status == 200, stop.body
+    assert running_rollout(read_before, {}) is None  # stopped: nothing runs, after a re-read
+
+
 def test_latest_policy_follows_a_moved_tag(
     api: Api, make_user: Any, registry: DockerRegistry
 ) -> None:
