@@ -26,8 +26,9 @@ def _auth_response(user: dict[str, Any], query: dict[str, str], **extra: Any) ->
     settings = get_settings()
     viewer = Viewer(user)
     token = tokens.issue(user, signing_secret(), settings.auth_token_ttl_seconds)
-    body = {**extra, "record": exported(USERS, user, query, viewer), "token": token}
-    return field_picker.pick_body(body, field_picker.parse(query.get("fields", "")))
+    picks = field_picker.parse(query.get("fields", ""))
+    body = {**extra, "record": exported(USERS, user, query, viewer, picks), "token": token}
+    return field_picker.pick_body(body, picks)
 
 
 def with_password(body: dict[str, Any], query: dict[str, str], address: str) -> dict[str, Any]:

@@ -72,18 +72,21 @@ def render(
     collection: Collection, record: Record, query: dict[str, str], viewer: Viewer
 ) -> dict[str, Any]:
     """One record as JSON with the request's ``expand`` and ``fields`` applied."""
-    return field_picker.pick_body(
-        exported(collection, record, query, viewer), field_picker.parse(query.get("fields", ""))
-    )
+    picks = field_picker.parse(query.get("fields", ""))
+    return field_picker.pick_body(exported(collection, record, query, viewer, picks), picks)
 
 
 def exported(
-    collection: Collection, record: Record, query: dict[str, str], viewer: Viewer
+    collection: Collection,
+    record: Record,
+    query: dict[str, str],
+    viewer: Viewer,
+    picks: field_picker.Picks,
 ) -> dict[str, Any]:
     """One record as JSON with the request's ``expand``, reading of the related records
-    what ``fields`` shows; the caller picks the fields of the answer it is part of."""
+    what ``picks`` shows; the caller picks the fields of the answer it is part of."""
     tree = parse_expand(query.get("expand", ""), collection)
-    fields = field_picker.names(field_picker.parse(query.get("fields", ""))) or None
+    fields = field_picker.names(picks) or None
     expansion = expand_records(collection, [record], tree, viewer, fields) if tree else {}
     return export(collection, record, viewer, expansion.get(record["id"]))
 
