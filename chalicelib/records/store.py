@@ -67,8 +67,8 @@ _bound: Settings | None = None
 
 
 def bind(settings: Settings) -> None:
-    """Point reads (and, once loaded, the models) at the configured tables; cheap, and
-    repeated calls are no-ops."""
+    """Point reads at the configured tables (the models follow on their next write,
+    ``store_writes.bind_models``); cheap, and repeated calls are no-ops."""
     global _bound
     if _bound == settings:
         return
@@ -358,30 +358,11 @@ def due_auto_updates(now: str) -> list[Record]:
 
 # ---- writes ----------------------------------------------------------------------------------
 
-_WRITES = frozenset(
-    {
-        "acquire_lease",
-        "add_subscriber",
-        "claim_webhook_call",
-        "connection",
-        "create",
-        "delete_in_order",
-        "make_due",
-        "model_for",
-        "record_check",
-        "release_lease",
-        "save_user_with_link",
-        "set_deleting",
-        "update",
-        "write_together",
-    }
-)
-
 
 def __getattr__(name: str) -> Any:
     """``store.create`` and the other writes, from ``store_writes`` on first use: a cold
     start that only reads never imports PynamoDB."""
-    if name not in _WRITES:
+    if name.startswith("_"):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from chalicelib.records import store_writes
 
