@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 import dynamodb_calls  # noqa: E402
 import urllib3  # noqa: E402
+from gateway_events import lambda_event  # noqa: E402
 from local_server import LocalServer  # noqa: E402
 from pocketbase_reference import PocketBaseReference, find_binary  # noqa: E402
 
@@ -117,12 +118,8 @@ def in_process_side() -> Call:
     beforehand (as API Gateway does) and left out of the time."""
     import types
 
-    from chalice.config import Config
-    from chalice.local import LocalGateway
-
     from app import app
 
-    events = LocalGateway(app, Config(chalice_stage="local")).event_converter
     context = types.SimpleNamespace(aws_request_id="bench", function_name="bench")
 
     def call(method: str, path: str, body: Any = None, token: str = "") -> tuple[int, Any]:
@@ -131,7 +128,7 @@ def in_process_side() -> Call:
         if token:
             headers["authorization"] = token
         payload = json.dumps(body).encode() if body is not None else b""
-        event = events.create_lambda_event(method, path, headers, payload)
+        event = lambda_event(method, path, headers, payload)
         _GATEWAY_MS[0] += (time.perf_counter() - start) * 1000
         reply = app(event, context)
         text = reply.get("body") or ""
@@ -362,18 +359,9 @@ print(reply["statusCode"], flush=True)
 
 
 def _list_event(token: str) -> dict[str, Any]:
-    """The API Gateway event of an authenticated list, as Chalice's local gateway builds it."""
-    from chalice.config import Config
-    from chalice.local import LocalGateway
-
-    from app import app
-
-    gateway = LocalGateway(app, Config(chalice_stage="local"))
-    return gateway.event_converter.create_lambda_event(  # type: ignore[no-any-return]
-        method="GET",
-        path=RECORDS.format("projects") + "?perPage=30&sort=-created",
-        headers={"authorization": token, "host": "127.0.0.1"},
-    )
+    """The API Gateway event of an authenticated list."""
+    path = RECORDS.format("projects") + "?perPage=30&sort=-created"
+    return lambda_event("GET", path, {"authorization": token, "host": "127.0.0.1"})
 
 
 @contextmanager

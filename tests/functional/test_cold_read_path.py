@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from api_client import Api, make_project, records
+from gateway_events import lambda_event
 
 ROOT = Path(__file__).resolve().parents[2]
 WRITE_PATH_MODULES = (
@@ -29,23 +30,11 @@ print(json.dumps({"status": reply["statusCode"], "body": reply["body"], "loaded"
 """
 
 
-def _list_event(path: str, token: str) -> dict:
-    """The API Gateway event of a GET, as Chalice's local gateway builds it."""
-    from chalice.config import Config
-    from chalice.local import LocalGateway
-
-    from app import app
-
-    gateway = LocalGateway(app, Config(chalice_stage="local"))
-    return gateway.event_converter.create_lambda_event(
-        method="GET", path=path, headers={"authorization": token, "host": "127.0.0.1"}
-    )
-
-
 def test_a_cold_authenticated_list_never_imports_the_write_path(api: Api, make_user) -> None:
     user = make_user()
     project = make_project(api, user)
-    event = _list_event(records("projects") + "?perPage=30&sort=-created", user.token)
+    path = records("projects") + "?perPage=30&sort=-created"
+    event = lambda_event("GET", path, {"authorization": user.token, "host": "127.0.0.1"})
     probe = subprocess.run(
         [sys.executable, "-c", PROBE, json.dumps(WRITE_PATH_MODULES)],
         cwd=ROOT,
