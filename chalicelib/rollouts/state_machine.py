@@ -59,6 +59,15 @@ def _running_besides(deployment: Record, rollout_id: str) -> list[Record]:
     return [r for i, r in found.items() if i != rollout_id and r["endDate"] == ""]
 
 
+def _live_project(project_id: str) -> Record:
+    """The rollout's project, read again: its delete may have begun, or run to the end,
+    since the request's reference check saw it."""
+    project = store.get("projects", project_id)
+    if project is None or project.get("deleting"):
+        raise store.ParentGone("project")
+    return project
+
+
 def _owner_namespace(project: Record, viewer: Viewer) -> None:
     """Ensure the project's namespace. A namespace this call had to create may come after
     the project's delete removed it (the delete marks the project first, then removes the
@@ -108,14 +117,15 @@ def _restore(changed: list[tuple[str, Record | None, str]]) -> set[str]:
     raise Conflict()
 
 
-def _confirm(rollout_id: str) -> Record:
-    """Clear the pending mark once the cluster has the change. Newer clicks ending this
-    rollout meanwhile are what conflicts here: retried with jitter, they settle quickly."""
+def _confirm(rollout_id: str) -> Record | None:
+    """Clear the pending mark once the cluster has the change; None if a cascade deleted
+    the rollout meanwhile. Newer clicks ending this rollout meanwhile are what conflicts
+    here: retried with jitter, they settle quickly."""
     for attempt in range(_CONFIRM_ATTEMPTS):
         _jitter(attempt)
         current = store.get("rollouts", rollout_id)
         if current is None or not current["pendingKind"]:
-            return current or {}
+            return current
         try:
             return store.update("rollouts", current, dict(current, pendingKind="", pendingSince=""))
         except store.VersionConflict:
@@ -180,27 +190,30 @@ def _activate(
         # A newer commit replaced this rollout before its write landed: the newer one owns
         # the cluster now, so this click succeeded (and already ended), like any overtaken one.
         logger.info("rollout %s was overtaken while its cluster write failed", target["id"])
-    return _finish(target["id"], project["id"], deployment["id"], deployment["version"] + 1)
+    return _finish(pending, project["id"], deployment["version"] + 1)
 
 
 def _exists(deployment_id: str) -> bool:
     return store.get("deployments", deployment_id) is not None
 
 
-def _finish(rollout_id: str, project_id: str, deployment_id: str, written_at: int | None) -> Record:
+def _finish(committed: Record, project_id: str, written_at: int | None) -> Record:
     """After a committed change reached the cluster: converge, clear the pending mark, and
     answer with the record. The change stands whatever happens here, so a failure is not
-    the caller's: the mark stays and the reconciler converges the deployment later."""
+    the caller's: the mark stays and the reconciler converges the deployment later. A
+    cascade may have deleted the record meanwhile: the change still happened, so the
+    answer is the record as committed."""
+    rollout_id = committed["id"]
     try:
-        _converge(project_id, deployment_id, written_at)
-        return _confirm(rollout_id)
+        _converge(project_id, committed["deployment"], written_at)
+        return _confirm(rollout_id) or committed
     except ApiError as error:  # the cluster busy or away, clicks racing: expected, no trace
         logger.warning(
             "rollout %s committed; the reconciler converges the rest: %s", rollout_id, error
         )
     except Exception:  # noqa: BLE001 - logged; the pending mark hands it to the reconciler
         logger.exception("rollout %s committed; the reconciler converges the rest", rollout_id)
-    return store.get("rollouts", rollout_id) or {}
+    return store.get("rollouts", rollout_id) or committed
 
 
 def _converge(project_id: str, deployment_id: str, written_at: int | None) -> None:
@@ -237,9 +250,10 @@ def converge(project_id: str, deployment_id: str) -> None:
     _converge(project_id, deployment_id, None)
 
 
-def _deactivate(before: Record, after: Record, project: Record, delete: bool) -> Record | None:
+def _deactivate(before: Record, after: Record, project: Record, delete: bool) -> Record:
     """Stop the running rollout ``before`` (``after`` carries its endDate) and remove its
-    resource; with ``delete`` the record goes too."""
+    resource; with ``delete`` the record goes too. Returns the stopped record (as
+    committed, if a cascade deleted it meanwhile)."""
     deployment = store.get("deployments", before["deployment"])
     stamp = values.now()
     stopped = dict(
@@ -262,9 +276,10 @@ def _deactivate(before: Record, after: Record, project: Record, delete: bool) ->
         raise
     _converge(project["id"], before["deployment"], written_at)
     confirmed = _confirm(before["id"])
+    if confirmed is None:
+        return stopped
     if delete:
         store.delete_in_order([("rollouts", confirmed)])
-        return None
     return confirmed
 
 
@@ -288,9 +303,8 @@ def create_rollout(body: dict[str, Any], query: dict[str, str], viewer: Viewer) 
     rollout = service.prepare_create(ROLLOUTS, body, viewer)
     if rollout["endDate"]:  # checked after field validation, as the original's hook was
         raise BadRequest(ENDDATE_ON_CREATE)
-    project = store.get("projects", rollout["project"])
-    assert project is not None  # noqa: S101 - check_references verified it exists and is ours
     try:
+        project = _live_project(rollout["project"])
         _owner_namespace(project, viewer)
         cluster.validate_manifest(project["id"], rollout["deployment"], rollout["manifest"])
         activated = _activate(rollout, None, project)
@@ -337,8 +351,10 @@ def update_rollout(
     record_id: str, body: dict[str, Any], query: dict[str, str], viewer: Viewer
 ) -> dict[str, Any]:
     before, after = service.prepare_update(ROLLOUTS, record_id, body, viewer)
-    project = store.get("projects", after["project"])
-    assert project is not None  # noqa: S101 - prepare_update checked the references
+    try:
+        project = _live_project(after["project"])
+    except store.ParentGone:
+        raise NotFound() from None  # the rollout goes with its project's cascade
     was_running, runs = before["endDate"] == "", after["endDate"] == ""
     touches_cluster = runs and (
         not was_running
@@ -358,7 +374,7 @@ def update_rollout(
         except store.ParentGone:
             raise NotFound() from None  # its deployment is being deleted, and it with it
     elif was_running and not runs:
-        result = _deactivate(before, after, project, delete=False) or {}
+        result = _deactivate(before, after, project, delete=False)
     else:
         # hide, an unchanged re-save, or an edit of a historical rollout: records only
         try:
@@ -373,8 +389,10 @@ def delete_rollout(record_id: str, viewer: Viewer) -> None:
     if rollout["endDate"] != "":
         store.delete_in_order([("rollouts", rollout)])
         return
-    project = store.get("projects", rollout["project"])
-    assert project is not None  # noqa: S101 - a rollout's project outlives it (cascade order)
+    try:
+        project = _live_project(rollout["project"])
+    except store.ParentGone:
+        raise NotFound() from None  # the project's cascade deletes it (or did)
     _deactivate(rollout, dict(rollout, endDate=values.now()), project, delete=True)
 
 

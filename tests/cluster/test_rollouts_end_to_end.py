@@ -365,6 +365,102 @@ def test_a_rollout_racing_its_projects_delete_leaves_no_namespace(
     assert store.query("rollouts", "deployment", deployment["id"]) == []
 
 
+def test_a_rollout_whose_project_is_deleted_after_its_reference_check_is_400(
+    api: Api, make_user, admin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The create's reference check saw the project; the project's whole delete then runs
+    before the create reads the project again (the fleet's cascade storm answered 500
+    here). The create must answer 400 (missing relation) and leave nothing behind."""
+    from chalicelib.records import service, store
+
+    user = make_user()
+    project = make_project(api, user)
+    deployment = make_deployment(api, user, project)
+    real_prepare = service.prepare_create
+    deletes: list[Any] = []
+
+    def then_the_project_goes(*args: Any) -> dict[str, Any]:
+        prepared = real_prepare(*args)
+        deletes.append(api.delete(f"{records('projects')}/{project['id']}", token=user.token))
+        return prepared
+
+    monkeypatch.setattr(service, "prepare_create", then_the_project_goes)
+    reply = rollout(api, user, project, deployment, tagged("1.27"))
+    assert [r.status for r in deletes] == [204]
+    assert reply.status == 400, reply.body
+    assert reply.body["data"]["project"]["code"] == "validation_missing_rel_records"
+    assert store.query("rollouts", "project", project["id"]) == []
+    assert custom(admin, project, deployment) is None
+
+
+@pytest.mark.parametrize("change", ["stop", "delete"])
+def test_a_change_to_a_rollout_whose_project_is_deleted_meanwhile_is_404(
+    api: Api, make_user, admin, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """A stop or delete read the running rollout; the project's whole delete then runs
+    (the rollout with it) before the change reads the project: 404, as for any record
+    deleted meanwhile, and nothing is left behind."""
+    from chalicelib.records import service, store
+
+    user = make_user()
+    project = make_project(api, user)
+    deployment = make_deployment(api, user, project)
+    created = rollout(api, user, project, deployment, tagged("1.27")).body
+    step = "prepare_update" if change == "stop" else "owned_record"
+    real_step = getattr(service, step)
+    deletes: list[Any] = []
+
+    def then_the_project_goes(*args: Any) -> Any:
+        read = real_step(*args)
+        if args[0].name == "rollouts" and not deletes:  # the cascade reads records too
+            deletes.append(None)
+            url = f"{records('projects')}/{project['id']}"
+            deletes[0] = api.delete(url, token=user.token)
+        return read
+
+    monkeypatch.setattr(service, step, then_the_project_goes)
+    url = f"{records('rollouts')}/{created['id']}"
+    if change == "stop":
+        reply = api.patch(url, {"endDate": "2026-12-04 10:00:00.000Z"}, token=user.token)
+    else:
+        reply = api.delete(url, token=user.token)
+    assert [r.status for r in deletes] == [204]
+    assert reply.status == 404, reply.body
+    assert store.query("rollouts", "project", project["id"]) == []
+    wait_for("the Rollout resource deleted", lambda: custom(admin, project, deployment) is None)
+
+
+def test_a_rollout_cascaded_away_before_its_confirmation_answers_200(
+    api: Api, make_user, admin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The create committed and reached the cluster; the project's delete then removes
+    the new rollout before the create clears its pending mark (the fleet's cascade storm
+    answered 500 here). The create did happen, so it answers 200 with the rollout as
+    committed; the cascade leaves no record and no Rollout resource."""
+    from chalicelib.records import store
+    from chalicelib.rollouts import state_machine
+
+    user = make_user()
+    project = make_project(api, user)
+    deployment = make_deployment(api, user, project)
+    real_converge = state_machine._converge
+    deletes: list[Any] = []
+
+    def then_the_project_goes(*args: Any) -> None:
+        real_converge(*args)
+        if not deletes:
+            url = f"{records('projects')}/{project['id']}"
+            deletes.append(api.delete(url, token=user.token))
+
+    monkeypatch.setattr(state_machine, "_converge", then_the_project_goes)
+    reply = rollout(api, user, project, deployment, tagged("1.27"))
+    assert [r.status for r in deletes] == [204]
+    assert reply.status == 200, reply.body
+    assert (reply.body["deployment"], reply.body["endDate"]) == (deployment["id"], "")
+    assert store.query("rollouts", "project", project["id"]) == []
+    wait_for("the Rollout resource deleted", lambda: custom(admin, project, deployment) is None)
+
+
 def test_cluster_failure_leaves_records_as_before(
     api: Api, make_user, admin, monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:
