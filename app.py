@@ -1,9 +1,10 @@
 """One-Click Serverless: the Chalice routes. Each handler reads the request, calls one
 domain function and returns its result; errors are mapped in ``chalicelib.web.responses``.
 
-Every function of the stack imports this module, so what only some routes need (the
-auto-update check and its registry client, the live streams, the cluster observation, file
-serving) is imported inside those handlers: a REST cold start pays only for the records."""
+Every function of the stack imports this module, so what only some routes need (sign-in
+with its password hashing, throttling and OAuth2, the auto-update check and its registry
+client, the live streams, the cluster observation, file serving) is imported inside those
+handlers: a REST cold start pays only for the records."""
 
 from __future__ import annotations
 
@@ -13,11 +14,10 @@ from typing import Any
 from chalice import Chalice, CORSConfig, Rate, Response
 from chalice.app import WebsocketEvent
 
-from chalicelib.auth import login
 from chalicelib.errors import BadRequest, NotFound
 from chalicelib.files.names import SERVED_TYPES
 from chalicelib.records import api as records
-from chalicelib.records import attachments, auto_updates, blueprints, cascade
+from chalicelib.records import attachments, blueprints, cascade
 from chalicelib.records.schema import USERS, find_collection
 from chalicelib.rollouts import cluster_cleanup, state_machine
 from chalicelib.settings import cron_tick_from_environment
@@ -124,6 +124,8 @@ def auth_with_password(collection: str) -> dict[str, Any]:
     _users_collection(collection)
     request = app.current_request
     body = body_of(request, bad_format=BAD_AUTH_FORMAT, urlencoded=True)
+    from chalicelib.auth import login
+
     return login.with_password(body, query_of(request), source_address(request))
 
 
@@ -132,6 +134,8 @@ def auth_with_password(collection: str) -> dict[str, Any]:
 def auth_refresh(collection: str) -> dict[str, Any]:
     _users_collection(collection)
     request = app.current_request
+    from chalicelib.auth import login
+
     return login.refresh(viewer_of(request), query_of(request))
 
 
@@ -141,6 +145,8 @@ def auth_with_oauth2(collection: str) -> dict[str, Any]:
     _users_collection(collection)
     request = app.current_request
     body = body_of(request, bad_format=BAD_AUTH_FORMAT, urlencoded=True)
+    from chalicelib.auth import login
+
     return login.with_oauth2(body, query_of(request))
 
 
@@ -148,6 +154,8 @@ def auth_with_oauth2(collection: str) -> dict[str, Any]:
 @api
 def auth_methods(collection: str) -> dict[str, Any]:
     _users_collection(collection)
+    from chalicelib.auth import login
+
     return login.methods()
 
 
@@ -257,6 +265,8 @@ def auto_update_webhook(auto_update_id: str) -> Response | dict[str, Any]:
 @route("/pb/auto-update/{auto_update_id}/secret", ["POST"], pb=True)
 @api
 def rotate_auto_update_secret(auto_update_id: str) -> dict[str, Any]:
+    from chalicelib.records import auto_updates
+
     return auto_updates.rotate_secret(auto_update_id, viewer_of(app.current_request))
 
 

@@ -8,7 +8,7 @@ two minutes of access to files, never a session.
 from __future__ import annotations
 
 from chalicelib.auth import tokens
-from chalicelib.auth.login import viewer_from_authorization
+from chalicelib.auth.callers import viewer_from_authorization
 from chalicelib.auth.signing_secret import signing_secret
 from chalicelib.errors import BadRequest
 from chalicelib.records import store, values

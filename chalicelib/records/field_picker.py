@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from html.parser import HTMLParser
 from typing import Any
 
 from chalicelib.errors import BadRequest
@@ -23,74 +22,6 @@ from chalicelib.errors import BadRequest
 Modifier = Callable[[Any], Any]
 Picks = dict[str, Modifier | None]  # dot path -> the modifier of its value, if any
 
-# What an excerpt leaves out with everything inside, and what does not break a line
-# (PocketBase's lists).
-_EXCLUDED = frozenset(
-    [
-        "head",
-        "style",
-        "script",
-        "iframe",
-        "embed",
-        "applet",
-        "object",
-        "svg",
-        "img",
-        "picture",
-        "dialog",
-        "template",
-        "button",
-        "form",
-        "textarea",
-        "input",
-        "select",
-        "option",
-    ]
-)
-_INLINE = frozenset(
-    [
-        "a",
-        "abbr",
-        "acronym",
-        "b",
-        "bdo",
-        "big",
-        "br",
-        "button",
-        "cite",
-        "code",
-        "em",
-        "i",
-        "label",
-        "q",
-        "small",
-        "span",
-        "strong",
-        "strike",
-        "sub",
-        "sup",
-        "time",
-    ]
-)
-_VOID = frozenset(
-    [
-        "area",
-        "base",
-        "br",
-        "col",
-        "embed",
-        "hr",
-        "img",
-        "input",
-        "link",
-        "meta",
-        "param",
-        "source",
-        "track",
-        "wbr",
-    ]
-)
-_WHITESPACE = re.compile(r"\s+")
 _MODIFIER_PARTS = re.compile(r"[(), ]+")
 _GO_INTEGER = re.compile(
     r"[+-]?(0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|0[0-7_]*|[1-9][0-9_]*)"
@@ -142,56 +73,15 @@ def _go_bool(text: str) -> bool:
     return text in ("1", "t", "T", "TRUE", "true", "True")
 
 
-class _PlainText(HTMLParser):
-    """An HTML text's words: spaces collapsed, a space around every block element, the
-    contents of excluded elements left out."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.spaced = False
-        self.excluded: list[str] = []
-
-    def _space(self) -> None:
-        if not self.spaced:
-            self.parts.append(" ")
-            self.spaced = True
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self.excluded or tag in _EXCLUDED:
-            if tag not in _VOID:  # an element without an end tag holds nothing
-                self.excluded.append(tag)
-        elif tag not in _INLINE:
-            self._space()
-
-    def handle_endtag(self, tag: str) -> None:
-        if self.excluded:
-            if tag in self.excluded:
-                del self.excluded[self.excluded.index(tag) :]
-        elif tag not in _INLINE:
-            self._space()
-
-    def handle_data(self, data: str) -> None:
-        if self.excluded:
-            return
-        text = _WHITESPACE.sub(" ", data)
-        if self.spaced:
-            text = text.lstrip(" ")
-        if text:
-            self.spaced = text.endswith(" ")
-            self.parts.append(text)
-
-
 def _excerpt(limit: int, ellipsis: bool) -> Modifier:
     def modify(value: Any) -> Any:
         if not isinstance(value, str):
             return value
         if limit < 0:
             raise BadRequest()  # PocketBase fails on it too, once there is a text to cut
-        parser = _PlainText()
-        parser.feed(value)
-        parser.close()
-        text = "".join(parser.parts).strip()
+        from chalicelib.records.plain_text import plain_text  # excerpts only: html.parser
+
+        text = plain_text(value)
         raw = text.encode("utf-8")
         if len(raw) <= limit:
             return text

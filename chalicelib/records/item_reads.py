@@ -13,8 +13,6 @@ from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 
-from pynamodb.exceptions import PynamoDBConnectionError
-
 from chalicelib.records.dynamodb_wire import WireClient, WireError
 from chalicelib.records.item_codec import RawItem
 
@@ -26,9 +24,25 @@ _UNPROCESSED_BACKOFF_SECONDS = 0.025
 _MAX_LIMIT = 10_000
 
 
-class ReadError(PynamoDBConnectionError):
-    """A failed read, with the same ``cause_response_code`` as PynamoDB's own errors, so
-    one mapping turns throttling or an unreachable endpoint into a 503."""
+class ReadError(Exception):
+    """A failed read, with the ``cause_response_code`` and ``cause_response_message`` of
+    PynamoDB's own errors, so one mapping turns throttling or an unreachable endpoint into
+    a 503 (without importing PynamoDB for its base class)."""
+
+    def __init__(self, message: str, cause: WireError | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+    def _answer(self, key: str) -> str | None:
+        return (getattr(self.cause, "response", {}).get("Error") or {}).get(key)
+
+    @property
+    def cause_response_code(self) -> str | None:
+        return self._answer("Code")
+
+    @property
+    def cause_response_message(self) -> str | None:
+        return self._answer("Message")
 
 
 @lru_cache(maxsize=4)

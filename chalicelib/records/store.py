@@ -14,10 +14,9 @@ read does not need. The writes (PynamoDB) load on the first write (``__getattr__
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
-
-from pynamodb.exceptions import PynamoDBConnectionError
 
 from chalicelib.records import item_codec, item_layout, item_reads
 from chalicelib.settings import Settings, get_settings
@@ -30,8 +29,17 @@ Record = dict[str, Any]
 CHECK_QUEUE = "due"
 
 
-# Any failed DynamoDB call; callers outside records/ catch this name, not PynamoDB's.
-DatabaseError = PynamoDBConnectionError
+def is_database_error(error: BaseException) -> bool:
+    """Whether ``error`` is a failed DynamoDB call (a read's or one of PynamoDB's, both
+    with ``cause_response_code``); callers outside records/ ask this, not PynamoDB.
+    PynamoDB's errors are recognised without importing it: a process that has not loaded
+    PynamoDB (a cold start that only reads) cannot have raised one."""
+    if isinstance(error, item_reads.ReadError):
+        return True
+    pynamodb_errors = sys.modules.get("pynamodb.exceptions")
+    return pynamodb_errors is not None and isinstance(
+        error, pynamodb_errors.PynamoDBConnectionError
+    )
 
 
 class UniqueTaken(Exception):

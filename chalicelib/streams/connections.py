@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from chalicelib.auth import tokens
-from chalicelib.auth.login import viewer_from_authorization
+from chalicelib.auth.callers import viewer_from_authorization
 from chalicelib.cluster.names import is_dns_label, is_dns_subdomain
 from chalicelib.errors import ApiError, NotFound, Unauthorized
 from chalicelib.records import store, stream_store

@@ -4,15 +4,12 @@ shaped 400/413 here, before any domain code runs."""
 from __future__ import annotations
 
 import json
-from email.message import Message
-from email.parser import BytesParser
-from email.policy import HTTP
 from typing import Any
 from urllib.parse import parse_qs
 
 from chalice.app import Request
 
-from chalicelib.auth.login import viewer_from_authorization
+from chalicelib.auth.callers import viewer_from_authorization
 from chalicelib.errors import BadRequest, PayloadTooLarge
 from chalicelib.files.uploads import Upload
 from chalicelib.records import field_picker
@@ -57,8 +54,11 @@ def _json_object(raw: bytes, bad_format: str) -> dict[str, Any]:
 
 
 def _multipart(content_type: str, raw: bytes, bad_format: str) -> dict[str, Any]:
+    from email.parser import BytesParser  # uploads only: the email package's policies
+    from email.policy import HTTP
+
     header = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
-    message: Message = BytesParser(policy=HTTP).parsebytes(header + raw)
+    message = BytesParser(policy=HTTP).parsebytes(header + raw)
     # The parser is lenient (a body cut short still parses); PocketBase refuses it.
     if not message.is_multipart() or message.defects:
         raise BadRequest(bad_format)

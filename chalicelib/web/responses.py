@@ -11,7 +11,7 @@ from typing import Any, ParamSpec
 from chalice.app import Response
 
 from chalicelib.errors import ApiError, BadRequest, ConfigError, ServiceUnavailable
-from chalicelib.records.store import DatabaseError
+from chalicelib.records.store import is_database_error
 
 logger = logging.getLogger("oneclick")
 P = ParamSpec("P")
@@ -43,6 +43,19 @@ def error_response(error: ApiError) -> Response:
     return json_response(error.body(), error.status)
 
 
+def _database_error_response(error: Any) -> Response:
+    """A failed DynamoDB call: an item over DynamoDB's size limit is the caller's 400,
+    throttling and outages a 503 worth a retry, anything else a bug (500)."""
+    code = error.cause_response_code
+    if code == "ValidationException" and "size" in str(error.cause_response_message):
+        return error_response(BadRequest(TOO_LARGE))
+    if code not in _RETRYABLE_DYNAMODB:
+        logger.exception("DynamoDB request failed")
+        return json_response(INTERNAL, 500)
+    logger.warning("DynamoDB unavailable: %s", code or error)
+    return error_response(ServiceUnavailable())
+
+
 def api(handler: Callable[P, Any]) -> Callable[P, Response]:
     """Wrap a route: its return value becomes a 200 JSON response (a ``str`` a JSON string,
     as the original's ``"Pod deleted"``; ``None``: 204), an ``ApiError`` its PocketBase
@@ -55,20 +68,12 @@ def api(handler: Callable[P, Any]) -> Callable[P, Response]:
             result = handler(*args, **kwargs)
         except ApiError as error:
             return error_response(error)
-        except DatabaseError as error:
-            if error.cause_response_code == "ValidationException" and "size" in str(
-                error.cause_response_message
-            ):
-                return error_response(BadRequest(TOO_LARGE))
-            if error.cause_response_code not in _RETRYABLE_DYNAMODB:
-                logger.exception("DynamoDB request failed")
-                return json_response(INTERNAL, 500)
-            logger.warning("DynamoDB unavailable: %s", error.cause_response_code or error)
-            return error_response(ServiceUnavailable())
         except ConfigError as error:
             logger.error("configuration error: %s", error)
             return error_response(ServiceUnavailable())
-        except Exception:  # noqa: BLE001 - the last line of defence must catch everything
+        except Exception as error:  # noqa: BLE001 - the last line of defence catches all
+            if is_database_error(error):
+                return _database_error_response(error)
             logger.exception("unhandled error")
             return json_response(INTERNAL, 500)
         if isinstance(result, Response):

@@ -1,6 +1,8 @@
-"""A cold start that only reads loads no PynamoDB: a fresh interpreter imports the app and
-answers an authenticated list with PynamoDB's models, its connection and botocore's
-session never imported (they cost ~120 ms of a cold start; writes load them on first use)."""
+"""A cold start that only reads loads only what reading needs: a fresh interpreter imports
+the app and answers an authenticated list with PynamoDB (its models, connection and
+errors) and botocore never imported (they cost ~120 ms of a cold start; writes load them
+on first use), nor sign-in's password hashing, throttling and OAuth2, the auto-update
+rules, PyJWT (tokens are checked with hmac) or the parsers of uploads and excerpts."""
 
 from __future__ import annotations
 
@@ -14,10 +16,19 @@ from gateway_events import lambda_event
 
 ROOT = Path(__file__).resolve().parents[2]
 WRITE_PATH_MODULES = (
-    "pynamodb.models",
-    "pynamodb.connection",
-    "botocore.session",
+    "pynamodb",
+    "botocore",
     "chalicelib.records.store_writes",
+    "jwt",
+    "bcrypt",
+    "chalicelib.auth.login",
+    "chalicelib.auth.throttle",
+    "chalicelib.auth.oauth2.signin",
+    "chalicelib.records.users",
+    "chalicelib.records.auto_updates",
+    "chalicelib.autoupdate.policies",
+    "email.policy",
+    "html.parser",
 )
 
 PROBE = """
