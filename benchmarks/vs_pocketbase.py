@@ -12,7 +12,9 @@ PocketBase's process start to its first authenticated 200.
 
 Each case runs once untimed first (connections, caches, the JIT of DynamoDB Local's JVM).
 Prints figures; asserts nothing. Usage:
-  .venv/bin/python benchmarks/vs_pocketbase.py [--rounds 5] [--sizes 100,1000,5000] [--no-cold]
+  .venv/bin/python benchmarks/vs_pocketbase.py [--rounds 5] [--sizes 100,1000,5000]
+      [--no-cold | --cold-only]
+``--cold-only`` seeds the sizes but times only the cold start (a quick check of it).
 """
 
 from __future__ import annotations
@@ -315,10 +317,7 @@ def timed(action: Callable[[], Any]) -> float:
     return (time.perf_counter() - start) * 1000 - _GATEWAY_MS[0]
 
 
-def run_size(
-    size: int, rounds: int, sides: dict[str, tuple[Call, str, dict[str, Any]]]
-) -> list[dict[str, Any]]:
-    rows = []
+def run_size(size: int, rounds: int, sides: dict[str, tuple[Call, str, dict[str, Any]]]) -> None:
     for name, case in cases(size):
         times: dict[str, list[float]] = {side: [] for side in sides}
         for call, token, seeded in sides.values():
@@ -331,9 +330,7 @@ def run_size(
                 if side == "ours in-process":
                     cost = (sum(METER.calls.values()), METER.items, METER.read_units)
         medians = {side: statistics.median(values) for side, values in times.items()}
-        rows.append({"size": size, "case": name, **medians, "cost": cost})
-        print_row(rows[-1])
-    return rows
+        print_row({"size": size, "case": name, **medians, "cost": cost})
 
 
 def print_row(row: dict[str, Any]) -> None:
@@ -452,6 +449,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--sizes", default="100,1000,5000")
     parser.add_argument("--no-cold", action="store_true")
+    parser.add_argument("--cold-only", action="store_true")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     import os
@@ -468,7 +466,6 @@ def main() -> None:
         try:
             ours_http = http_side(server.url)
             in_process = in_process_side()
-            rows = []
             print(
                 f"{'size':>5} | {'case':<30} | {'in-proc':>8} | {'HTTP':>8} | {'PB':>8} | "
                 f"{'in/PB':>6} | {'HTTP/PB':>6} | {'calls':>5} | {'items':>6} | {'RCU':>8}"
@@ -487,7 +484,8 @@ def main() -> None:
                     "ours HTTP": (ours_http, http_token, seeded),
                     "PocketBase": (http_side(reference.url), theirs["token"], theirs),
                 }
-                rows += run_size(size, args.rounds, sides)
+                if not args.cold_only:
+                    run_size(size, args.rounds, sides)
                 last_token, pb_token = token, theirs["token"]
         finally:
             server.stop()
