@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import re2
-
 from chalicelib.errors import BadRequest
 from chalicelib.records.schema import SYSTEM_FIELDS, Collection, FieldType
 
@@ -186,7 +184,10 @@ def _like(pattern: str) -> Any:
     no unescaped ``%`` is a plain substring (its ``_``, ``%`` and ``\\`` escaped, ``%`` at both
     ends); otherwise it is the pattern itself, ``_`` one character, ``\\x`` a literal x.
     Compiled for RE2, which matches in linear time: ``%a%a%a…`` cannot make a list request
-    backtrack for minutes."""
+    backtrack for minutes. RE2's binding loads here, with the first ``~``: most lists have
+    no such filter and a cold start should not pay for it."""
+    import re2
+
     if not _has_unescaped(pattern, "%"):
         pattern = "%" + _escape_unescaped(pattern) + "%"
     parts, index = [], 0

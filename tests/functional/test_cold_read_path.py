@@ -2,7 +2,8 @@
 the app and answers an authenticated list with PynamoDB (its models, connection and
 errors) and botocore never imported (they cost ~120 ms of a cold start; writes load them
 on first use), nor sign-in's password hashing, throttling and OAuth2, the auto-update
-rules, PyJWT (tokens are checked with hmac) or the parsers of uploads and excerpts."""
+rules, PyJWT (tokens are checked with hmac), the parsers of uploads and excerpts, or RE2
+(only a ``~`` filter needs it)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ WRITE_PATH_MODULES = (
     "chalicelib.autoupdate.policies",
     "email.policy",
     "html.parser",
+    "re2",
 )
 
 PROBE = """
